@@ -1,0 +1,104 @@
+"""Feed contract v1: the JSON Schema files are the single source of every field rule.
+
+The vectorised validator (ingestion.validate) compiles these schemas into column expressions;
+`jsonschema` validates single objects (onboarding, tests, HTTP samples) against the same files.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import PurePath
+
+CONTRACT_VERSION = "1"
+ENTITIES = ("enterprises", "meters", "readings", "totals", "production", "economics")
+REGISTRIES = ("enterprises", "meters")
+# Registries load before the facts that refer to them, whatever the file names.
+LOAD_ORDER = {name: i for i, name in enumerate(ENTITIES)}
+SUFFIXES = (".csv", ".jsonl")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str  # string | number | boolean
+    required: bool
+    format: str | None = None  # date | date-time
+    pattern: str | None = None
+    enum: tuple[str, ...] | None = None
+    minimum: float | None = None
+    exclusive_minimum: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    default: object | None = None
+    check: str | None = None  # x-check, e.g. "uscc"
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    key: tuple[str, ...]
+    fields: tuple[Field, ...]
+    schema: dict
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+
+@lru_cache(maxsize=None)
+def schema_document(entity: str) -> dict:
+    text = resources.files("ingestion").joinpath(f"contract/v1/{entity}.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=None)
+def entity(name: str) -> Entity:
+    doc = schema_document(name)
+    required = set(doc.get("required", []))
+    fields = []
+    for fname, prop in doc["properties"].items():
+        fields.append(
+            Field(
+                name=fname,
+                type=prop.get("type", "string"),
+                required=fname in required,
+                format=prop.get("format"),
+                pattern=prop.get("pattern"),
+                enum=tuple(prop["enum"]) if "enum" in prop else None,
+                minimum=prop.get("minimum"),
+                exclusive_minimum=prop.get("exclusiveMinimum"),
+                min_length=prop.get("minLength"),
+                max_length=prop.get("maxLength"),
+                default=prop.get("default"),
+                check=prop.get("x-check"),
+            )
+        )
+    return Entity(name=name, key=tuple(doc["x-key"]), fields=tuple(fields), schema=doc)
+
+
+_KIND = re.compile(r"^([a-z]+)")
+
+
+def entity_of_file(path: PurePath) -> str | None:
+    """A file's kind is the first word of its name (`readings_2026-01.csv` → readings)."""
+    if path.suffix.lower() not in SUFFIXES:
+        return None
+    m = _KIND.match(path.name.lower())
+    if m and m.group(1) in ENTITIES:
+        return m.group(1)
+    return None
+
+
+def validator(entity_name: str):
+    """A jsonschema validator for one object of the entity (with date/date-time format checks)."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(
+        schema_document(entity_name), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )

@@ -1,0 +1,47 @@
+"""Raw, audit and quarantine tables (idempotent DDL) and monthly partitions of raw.readings."""
+from __future__ import annotations
+
+from datetime import date
+from importlib import resources
+
+import psycopg
+from psycopg import sql
+
+
+def ensure_raw_schema(conn: psycopg.Connection) -> None:
+    ddl = resources.files("ingestion").joinpath("sql/schema.sql").read_text(encoding="utf-8")
+    conn.execute(ddl)
+
+
+def month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def next_month(d: date) -> date:
+    return date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+
+
+def existing_reading_partitions(conn: psycopg.Connection) -> set[date]:
+    """Months that already have a partition of raw.readings."""
+    names = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
+        "WHERE n.nspname = 'raw' AND p.relname = 'readings' AND c.relname ~ '^readings_[0-9]{6}$'"
+    ).fetchall()
+    return {date(int(r[0][9:13]), int(r[0][13:15]), 1) for r in names}
+
+
+def ensure_reading_partitions(conn: psycopg.Connection, months: set[date]) -> None:
+    """Create raw.readings_YYYYMM for each month (bounds in Asia/Shanghai local time), in the caller's
+    transaction. IF NOT EXISTS makes a concurrent creation of the same month harmless."""
+    for m in sorted(months - existing_reading_partitions(conn)):
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS raw.{} PARTITION OF raw.readings "
+                "FOR VALUES FROM ({}) TO ({})"
+            ).format(
+                sql.Identifier(f"readings_{m:%Y%m}"),
+                sql.Literal(f"{m.isoformat()} 00:00:00+08"),
+                sql.Literal(f"{next_month(m).isoformat()} 00:00:00+08"),
+            )
+        )

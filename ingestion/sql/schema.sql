@@ -1,0 +1,156 @@
+-- Raw landing tables, ingestion ledger and quarantine (feed contract v1).
+-- Idempotent: safe to run on every start. Raw tables are append-only; every row carries the
+-- batch and file it came from and its row number in that file (header = row 1 for CSV).
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE SCHEMA IF NOT EXISTS quarantine;
+
+-- One batch = one file drop or one HTTP page, loaded in one transaction.
+CREATE TABLE IF NOT EXISTS audit.ingest_batches (
+    batch_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source          text        NOT NULL,          -- 'file' or 'http'
+    source_name     text        NOT NULL,          -- relative file path or endpoint name
+    entity          text        NOT NULL,          -- enterprises | meters | readings | totals | production | economics
+    content_sha256  text        NOT NULL,
+    size_bytes      bigint      NOT NULL,
+    owner_enterprise_id text,                      -- set when the file/endpoint belongs to one enterprise
+    rows_read       integer     NOT NULL DEFAULT 0,
+    rows_loaded     integer     NOT NULL DEFAULT 0,
+    rows_quarantined integer    NOT NULL DEFAULT 0,
+    rows_duplicate  integer     NOT NULL DEFAULT 0,
+    min_period_end  timestamptz,
+    max_period_end  timestamptz,
+    started_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at     timestamptz,
+    parse_seconds   double precision,
+    load_seconds    double precision,
+    status          text        NOT NULL DEFAULT 'loaded',
+    CONSTRAINT ingest_batches_counts_conserved
+        CHECK (rows_read = rows_loaded + rows_quarantined + rows_duplicate)
+);
+-- A file's content is loaded exactly once, whatever its name.
+CREATE UNIQUE INDEX IF NOT EXISTS ingest_batches_file_once
+    ON audit.ingest_batches (content_sha256) WHERE source = 'file';
+
+-- HTTP pull cursors, advanced in the same transaction as the batch they follow.
+CREATE TABLE IF NOT EXISTS audit.pull_cursors (
+    endpoint_name   text NOT NULL,
+    entity          text NOT NULL,
+    enterprise_id   text NOT NULL,
+    cursor          text,
+    last_batch_id   bigint,
+    last_success_at timestamptz,
+    last_error      text,
+    last_error_at   timestamptz,
+    PRIMARY KEY (endpoint_name, entity)
+);
+
+CREATE TABLE IF NOT EXISTS quarantine.rejected_rows (
+    batch_id        bigint  NOT NULL,
+    source_name     text    NOT NULL,
+    entity          text    NOT NULL,
+    row_number      integer NOT NULL,
+    enterprise_id   text,
+    field           text,
+    value           text,
+    reason          text    NOT NULL,
+    raw_row         text,
+    rejected_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS rejected_rows_enterprise ON quarantine.rejected_rows (enterprise_id);
+CREATE INDEX IF NOT EXISTS rejected_rows_batch ON quarantine.rejected_rows (batch_id);
+
+-- Exact duplicates (same key, value and sent_at) skipped inside one file or batch.
+CREATE TABLE IF NOT EXISTS quarantine.duplicate_rows (
+    batch_id        bigint  NOT NULL,
+    source_name     text    NOT NULL,
+    entity          text    NOT NULL,
+    row_number      integer NOT NULL,
+    first_row_number integer NOT NULL,
+    enterprise_id   text,
+    natural_key     text    NOT NULL,
+    recorded_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS duplicate_rows_enterprise ON quarantine.duplicate_rows (enterprise_id);
+
+CREATE TABLE IF NOT EXISTS raw.enterprises (
+    batch_id          bigint  NOT NULL,
+    row_number        integer NOT NULL,
+    enterprise_id     text    NOT NULL,
+    name              text    NOT NULL,
+    region_code       text    NOT NULL,
+    industry_code     text    NOT NULL,
+    has_energy_centre boolean,
+    declared_tce      numeric,
+    annual_target_tce numeric,
+    connected_since   date
+);
+
+CREATE TABLE IF NOT EXISTS raw.meters (
+    batch_id          bigint  NOT NULL,
+    row_number        integer NOT NULL,
+    enterprise_id     text    NOT NULL,
+    meter_id          text    NOT NULL,
+    energy_code       text    NOT NULL,
+    unit              text    NOT NULL,
+    reading_type      text    NOT NULL,
+    multiplier        numeric NOT NULL DEFAULT 1,
+    register_max      numeric,
+    direction         text    NOT NULL DEFAULT 'in',
+    scope             text    NOT NULL DEFAULT 'boundary',
+    rated_max         numeric,
+    coefficient_kgce  numeric,
+    calibration_valid_until date,
+    installed_at      timestamptz,
+    replaced_at       timestamptz
+);
+
+-- Readings: range-partitioned by month of period_end; partitions are created by the loader.
+CREATE TABLE IF NOT EXISTS raw.readings (
+    batch_id          bigint  NOT NULL,
+    row_number        integer NOT NULL,
+    enterprise_id     text    NOT NULL,
+    meter_id          text    NOT NULL,
+    period_start      timestamptz,
+    period_end        timestamptz NOT NULL,
+    value             numeric NOT NULL,
+    unit              text    NOT NULL,
+    quality           text    NOT NULL DEFAULT 'measured',
+    sent_at           timestamptz NOT NULL
+) PARTITION BY RANGE (period_end);
+CREATE TABLE IF NOT EXISTS raw.readings_default PARTITION OF raw.readings DEFAULT;
+
+CREATE TABLE IF NOT EXISTS raw.totals (
+    batch_id          bigint  NOT NULL,
+    row_number        integer NOT NULL,
+    enterprise_id     text    NOT NULL,
+    energy_code       text    NOT NULL,
+    period_start      timestamptz NOT NULL,
+    period_end        timestamptz NOT NULL,
+    value             numeric NOT NULL,
+    unit              text    NOT NULL,
+    sent_at           timestamptz NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS raw.production (
+    batch_id          bigint  NOT NULL,
+    row_number        integer NOT NULL,
+    enterprise_id     text    NOT NULL,
+    product_code      text    NOT NULL,
+    period_start      timestamptz NOT NULL,
+    period_end        timestamptz NOT NULL,
+    quantity          numeric NOT NULL,
+    unit              text    NOT NULL,
+    scope             text,
+    sent_at           timestamptz NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS raw.economics (
+    batch_id          bigint  NOT NULL,
+    row_number        integer NOT NULL,
+    enterprise_id     text    NOT NULL,
+    month             text    NOT NULL,
+    gross_output_10k_yuan numeric,
+    value_added_10k_yuan  numeric,
+    sent_at           timestamptz NOT NULL
+);
