@@ -1,0 +1,263 @@
+-- Every alert condition found in the warehouse as it is, one row per rule, entity and period.
+-- Families never mix: data_fault (what went wrong between meter and platform) and consumption
+-- (what the enterprise really used). Time-relative rules use the as-of time: var('as_of') when given
+-- (the running platform passes the wall clock), else the data watermark (latest period_end received).
+{% set as_of = var('as_of', none) %}
+with as_of as (
+    select {% if as_of %}'{{ as_of }}'::timestamptz{% else %}(select max(period_end) from {{ ref('stg_raw__readings') }}){% endif %} as as_of
+),
+
+meters as (
+    select * from {{ ref('stg_raw__meters') }}
+),
+
+intervals as (
+    select * from {{ ref('int_meter_intervals') }}
+),
+
+-- runs of intervals that never arrived (before estimation), per meter
+missing_runs as (
+    select
+        enterprise_id, meter_id,
+        min(interval_start) as period_start,
+        max(interval_end) as period_end,
+        count(*) as intervals
+    from (
+        select
+            *,
+            sum(case when observed_quality_code = 'missing' then 0 else 1 end)
+                over (partition by enterprise_id, meter_id order by interval_start rows unbounded preceding) as island
+        from intervals
+    ) as x
+    where observed_quality_code = 'missing'
+    group by enterprise_id, meter_id, island
+),
+
+last_received as (
+    select enterprise_id, meter_id, max(interval_end) filter (where is_received) as last_end,
+           mode() within group (order by interval_end - interval_start) as cadence
+    from intervals
+    group by 1, 2
+),
+
+gaps as (
+    select
+        'data_fault' as family, 'gap' as fault_kind, 'DF-GAP' as rule_id, 1 as rule_version,
+        case when r.intervals > {{ var('max_estimate_gap_intervals') }} then 'warning' else 'info' end as severity,
+        r.enterprise_id, r.meter_id, r.period_start, r.period_end,
+        'resolved' as status,
+        jsonb_build_object('missing_intervals', r.intervals,
+                           'estimated', r.intervals <= {{ var('max_estimate_gap_intervals') }}) as evidence
+    from missing_runs as r
+    inner join last_received as l using (enterprise_id, meter_id)
+    where r.period_end < l.last_end  -- the feed resumed after the gap
+),
+
+silent as (
+    select
+        'data_fault', 'silent_feed', 'DF-SILENT', 1,
+        'critical',
+        l.enterprise_id, l.meter_id, l.last_end, a.as_of,
+        'open',
+        jsonb_build_object('last_received_end', l.last_end, 'as_of', a.as_of, 'cadence', l.cadence::text)
+    from last_received as l
+    cross join as_of as a
+    where l.last_end < a.as_of - greatest(l.cadence * 4, interval '1 hour')
+),
+
+vee_events as (
+    select
+        'data_fault',
+        case
+            when vee_flag like 'register_reset%' then 'register_reset'
+            when vee_flag like 'rollover%' then 'rollover'
+            when vee_flag like 'meter_replacement%' then 'meter_replacement'
+            when vee_flag like 'negative%' then 'negative'
+        end as fault_kind,
+        case
+            when vee_flag like 'register_reset%' then 'DF-REG-RESET'
+            when vee_flag like 'rollover%' then 'DF-REG-ROLLOVER'
+            when vee_flag like 'meter_replacement%' then 'DF-REG-REPLACED'
+            else 'DF-NEGATIVE'
+        end,
+        1,
+        case when vee_flag like 'rollover%' or vee_flag like 'meter_replacement%' then 'info' else 'warning' end,
+        enterprise_id, meter_id, interval_start, interval_end,
+        'resolved',
+        jsonb_build_object('quality_code', quality_code, 'vee_flag', vee_flag, 'observed', observed_consumption)
+    from intervals
+    where vee_flag like 'register_reset%' or vee_flag like 'rollover%' or vee_flag like 'meter_replacement%'
+       or vee_flag like 'negative%'
+),
+
+-- values beyond the rated maximum: a run of several is a unit error (1000× under the same label), a short one a spike
+beyond as (
+    select
+        enterprise_id, meter_id, min(interval_start) as period_start, max(interval_end) as period_end, count(*) as n,
+        max(observed_consumption) as largest
+    from (
+        select
+            *,
+            sum(case when vee_flag like 'beyond_rated_max%' then 0 else 1 end)
+                over (partition by enterprise_id, meter_id order by interval_start rows unbounded preceding) as island
+        from intervals
+    ) as x
+    where vee_flag like 'beyond_rated_max%'
+    group by enterprise_id, meter_id, island
+),
+
+beyond_alerts as (
+    select
+        'data_fault',
+        case when b.n >= 4 then 'unit_error' else 'spike' end,
+        case when b.n >= 4 then 'DF-UNIT' else 'DF-SPIKE' end,
+        1, 'warning',
+        b.enterprise_id, b.meter_id, b.period_start, b.period_end,
+        'resolved',
+        jsonb_build_object('intervals', b.n, 'largest', b.largest, 'rated_max', m.rated_max,
+                           'ratio', round(b.largest / nullif(m.rated_max, 0), 1))
+    from beyond as b
+    inner join meters as m using (enterprise_id, meter_id)
+),
+
+duplicates as (
+    select
+        'data_fault', 'duplicate', 'DF-DUP', 1, 'info',
+        d.enterprise_id,
+        split_part(d.natural_key, '|', 2) as meter_id,
+        (split_part(d.natural_key, '|', 3))::timestamptz - coalesce(l.cadence, interval '15 minutes') as period_start,
+        (split_part(d.natural_key, '|', 3))::timestamptz as period_end,
+        'resolved',
+        jsonb_build_object('file', d.source_name, 'row', d.row_number, 'first_row', d.first_row_number)
+    from {{ source('quarantine', 'duplicate_rows') }} as d
+    left join last_received as l
+        on l.enterprise_id = d.enterprise_id and l.meter_id = split_part(d.natural_key, '|', 2)
+    where d.entity = 'readings'
+),
+
+rejected as (
+    select
+        'data_fault',
+        case
+            when r.reason like 'invalid 统一社会信用代码%' then 'invalid_enterprise_id'
+            when r.reason like 'unknown meter%' then 'unknown_meter'
+            else 'malformed_row'
+        end,
+        'DF-REJECTED', 1, 'warning',
+        coalesce(b.owner_enterprise_id, r.enterprise_id), null::text,
+        null::timestamptz, null::timestamptz,
+        'resolved',
+        jsonb_build_object('file', r.source_name, 'row', r.row_number, 'field', r.field, 'value', r.value,
+                           'reason', r.reason)
+    from {{ source('quarantine', 'rejected_rows') }} as r
+    inner join {{ source('audit', 'ingest_batches') }} as b using (batch_id)
+    where r.entity = 'readings' and coalesce(b.owner_enterprise_id, r.enterprise_id) is not null
+),
+
+calibration as (
+    select
+        'data_fault', 'calibration_expired', 'DF-CALIBRATION', 1, 'warning',
+        m.enterprise_id, m.meter_id, m.calibration_valid_until::timestamptz, a.as_of,
+        'open',
+        jsonb_build_object('calibration_valid_until', m.calibration_valid_until)
+    from meters as m
+    cross join as_of as a
+    where m.calibration_valid_until < a.as_of
+),
+
+totals as (
+    select
+        'data_fault', 'totals_inconsistent', 'DF-TOTALS', 1, 'warning',
+        s.enterprise_id, null::text, s.month::timestamptz, (s.month + interval '1 month')::timestamptz,
+        'open',
+        jsonb_build_object('platform_vs_reported', round(s.totals_consistency, 4), 'reported_tce', round(s.reported_tce, 3))
+    from {{ ref('rpt_quality_scorecard') }} as s
+    where abs(s.totals_consistency) > {{ var('totals_tolerance') }}
+),
+
+limit_breaches as (
+    select
+        'consumption', 'limit_breach', 'CF-LIMIT', 1,
+        'critical',
+        p.enterprise_id, null::text, p.month::timestamptz, (p.month + interval '1 month')::timestamptz,
+        'open',
+        jsonb_build_object('product_code', p.product_code, 'unit_product_energy', round(p.unit_product_energy, 2),
+                           'limit_grade3', p.limit_value_grade3, 'standard', p.standard,
+                           'note', 'possible breach: base limit values, correction terms not applied')
+    from {{ ref('fct_unit_product_energy_monthly') }} as p
+    where p.is_possible_breach
+),
+
+-- abnormal rise: in the last 7 days, at least 4 working days above 1.2 × the enterprise's own
+-- baseline for that weekday (median of the 4 weeks before); public holidays (seed) are left out of
+-- both, days below 90 % completeness too
+daily as (
+    select d.enterprise_id, d.date, sum(d.tce_equivalent) as tce
+    from {{ ref('fct_enterprise_energy_daily') }} as d
+    inner join {{ ref('energy_types') }} as et using (energy_code)
+    where et.counts_toward_comprehensive
+    group by 1, 2
+    having min(d.completeness) >= {{ var('completeness_threshold') }}
+),
+
+working_days as (
+    select d.*, extract(isodow from d.date) as weekday, m.last_day
+    from daily as d
+    inner join (select enterprise_id, max(date) as last_day from daily group by 1) as m using (enterprise_id)
+    where not exists (select 1 from {{ ref('holidays') }} as h where d.date between h.start_date and h.end_date)
+),
+
+baselines as (
+    select enterprise_id, weekday,
+           percentile_cont(0.5) within group (order by tce) as baseline, count(*) as samples
+    from working_days
+    where date <= last_day - 7 and date > last_day - 35
+    group by 1, 2
+),
+
+recent as (
+    select w.enterprise_id, w.date, w.tce, b.baseline, w.last_day
+    from working_days as w
+    inner join baselines as b using (enterprise_id, weekday)
+    where w.date > w.last_day - 7 and b.samples >= 2
+),
+
+rises as (
+    select
+        'consumption', 'abnormal_rise', 'CF-RISE', 2, 'warning',
+        r.enterprise_id, null::text, (max(r.last_day) - 6)::timestamptz, (max(r.last_day) + 1)::timestamptz,
+        'open',
+        jsonb_build_object('days_above', count(*) filter (where r.tce > 1.2 * r.baseline), 'days_compared', count(*),
+                           'rise', round((sum(r.tce) / nullif(sum(r.baseline), 0) - 1)::numeric, 3))
+    from recent as r
+    group by r.enterprise_id
+    having count(*) filter (where r.tce > 1.2 * r.baseline) >= 4
+),
+
+target_risk as (
+    select
+        'consumption', 'annual_target_at_risk', 'CF-TARGET', 1, 'warning',
+        f.enterprise_id, null::text, date_trunc('year', max(f.month))::timestamptz, max(f.month + interval '1 month')::timestamptz,
+        'open',
+        jsonb_build_object('year_to_date_tce', round(sum(f.comprehensive_tce_equivalent), 1),
+                           'projected_tce', round(sum(f.comprehensive_tce_equivalent) * 12.0 / count(*), 1),
+                           'annual_target_tce', max(e.annual_target_tce))
+    from {{ ref('fct_enterprise_monthly') }} as f
+    inner join {{ ref('dim_enterprise') }} as e using (enterprise_id)
+    where e.annual_target_tce is not null
+      and date_trunc('year', f.month) = (select date_trunc('year', max(month)) from {{ ref('fct_enterprise_monthly') }})
+    group by f.enterprise_id
+    having count(*) >= 3 and sum(f.comprehensive_tce_equivalent) * 12.0 / count(*) > max(e.annual_target_tce)
+)
+
+select * from gaps
+union all select * from silent
+union all select * from vee_events
+union all select * from beyond_alerts
+union all select * from duplicates
+union all select * from rejected
+union all select * from calibration
+union all select * from totals
+union all select * from limit_breaches
+union all select * from rises
+union all select * from target_risk

@@ -1,0 +1,55 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='alert_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+-- Alerts (预警): one row per rule, entity and period, updated rather than duplicated from build to
+-- build (first_seen kept, last_seen advanced). An alert no longer found while its rule still runs is
+-- resolved. first_seen/last_seen are as-of times (data watermark in batch runs), not wall-clock.
+{% set as_of = var('as_of', none) %}
+with as_of as (
+    select {% if as_of %}'{{ as_of }}'::timestamptz{% else %}(select max(period_end) from {{ ref('stg_raw__readings') }}){% endif %} as as_of
+),
+
+current_alerts as (
+    select
+        md5(concat_ws('|', c.rule_id, c.enterprise_id, coalesce(c.meter_id, ''), coalesce(c.period_start::text, ''),
+                      coalesce(c.evidence ->> 'file', ''), coalesce(c.evidence ->> 'row', ''))) as alert_id,
+        c.*
+    from {{ ref('int_alert_candidates') }} as c
+)
+
+select
+    c.alert_id,
+    c.family,
+    c.fault_kind,
+    c.rule_id,
+    c.rule_version,
+    c.severity,
+    c.enterprise_id,
+    c.meter_id,
+    c.period_start,
+    c.period_end,
+    c.status,
+    {% if is_incremental() %}
+    coalesce(t.first_seen, a.as_of) as first_seen,
+    {% else %}
+    a.as_of as first_seen,
+    {% endif %}
+    a.as_of as last_seen,
+    c.evidence
+from current_alerts as c
+cross join as_of as a
+{% if is_incremental() %}
+left join {{ this }} as t using (alert_id)
+union all
+-- alerts of earlier builds that no longer hold are kept, resolved
+select
+    t.alert_id, t.family, t.fault_kind, t.rule_id, t.rule_version, t.severity, t.enterprise_id, t.meter_id,
+    t.period_start, t.period_end, 'resolved', t.first_seen, t.last_seen, t.evidence
+from {{ this }} as t
+where t.status = 'open' and t.alert_id not in (select alert_id from current_alerts)
+{% endif %}

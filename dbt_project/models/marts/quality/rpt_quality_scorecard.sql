@@ -1,0 +1,59 @@
+-- Data-quality scorecard per enterprise and month: completeness, timeliness (share of readings
+-- sent within 1 h of their period end), validity (share of the enterprise's rows that passed
+-- validation), estimated share, calibration status, and totals consistency (platform vs the
+-- enterprise's own monthly totals, relative difference in tce).
+with readings as (
+    select
+        enterprise_id,
+        {{ local_month('period_start') }} as month,
+        count(*) as readings,
+        count(*) filter (where sent_at - period_end <= interval '1 hour') as on_time
+    from {{ ref('stg_raw__readings') }}
+    where period_start is not null
+    group by 1, 2
+),
+
+rejected as (
+    select coalesce(r.enterprise_id, b.owner_enterprise_id) as enterprise_id, count(*) as rejected_rows
+    from {{ source('quarantine', 'rejected_rows') }} as r
+    inner join {{ source('audit', 'ingest_batches') }} as b using (batch_id)
+    group by 1
+),
+
+loaded as (
+    select enterprise_id, count(*) as loaded_rows from {{ source('raw', 'readings') }} group by 1
+),
+
+calibration as (
+    select enterprise_id, min(calibration_valid_until) as earliest_calibration_valid_until
+    from {{ ref('stg_raw__meters') }}
+    group by 1
+),
+
+reported_totals as (
+    select t.enterprise_id, date_trunc('month', t.local_start_date)::date as month,
+           sum(t.value * et.coefficient_kgce_per_unit) / 1000.0 as reported_tce
+    from {{ ref('stg_raw__totals') }} as t
+    inner join {{ ref('energy_types') }} as et using (energy_code)
+    where t.grain = 'month' and et.counts_toward_comprehensive
+    group by 1, 2
+)
+
+select
+    f.enterprise_id,
+    f.month,
+    f.completeness,
+    r.on_time::numeric / nullif(r.readings, 0) as timeliness,
+    l.loaded_rows::numeric / nullif(l.loaded_rows + coalesce(x.rejected_rows, 0), 0) as validity,
+    f.estimated_share,
+    coalesce(c.earliest_calibration_valid_until >= (f.month + interval '1 month')::date, false) as calibration_ok,
+    t.reported_tce,
+    f.comprehensive_tce_equivalent / nullif(t.reported_tce, 0) - 1 as totals_consistency,
+    f.completeness >= {{ var('completeness_threshold') }} as meets_completeness_rule,
+    abs(f.comprehensive_tce_equivalent / nullif(t.reported_tce, 0) - 1) <= {{ var('totals_tolerance') }} as meets_totals_rule
+from {{ ref('fct_enterprise_monthly') }} as f
+left join readings as r using (enterprise_id, month)
+left join loaded as l using (enterprise_id)
+left join rejected as x using (enterprise_id)
+left join calibration as c using (enterprise_id)
+left join reported_totals as t using (enterprise_id, month)

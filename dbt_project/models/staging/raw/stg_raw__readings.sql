@@ -1,0 +1,58 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['enterprise_id', 'meter_id', 'period_end'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+-- One row per reading key: the latest sent_at wins (a correction replaces the earlier row; ties go
+-- to the later arrival and are flagged as conflicts). Values converted to the canonical unit with
+-- the source unit and factor kept. Incremental on the load batch: only keys touched by new batches
+-- are recomputed (from all their versions), so a batch costs about its own size.
+with new_keys as (
+    select distinct enterprise_id, meter_id, period_end
+    from {{ source('raw', 'readings') }}
+    {% if is_incremental() %}
+    where batch_id > (select coalesce(max(built_through_batch), 0) from {{ this }})
+    {% endif %}
+),
+
+versions as (
+    select
+        r.*,
+        row_number() over w_key as version_rank,
+        count(*) over (partition by r.enterprise_id, r.meter_id, r.period_end) as versions,
+        min(r.value) over w_sent <> max(r.value) over w_sent as is_conflict
+    from {{ source('raw', 'readings') }} as r
+    inner join new_keys as k using (enterprise_id, meter_id, period_end)
+    {% if is_incremental() %}
+    where r.period_end between (select min(period_end) from new_keys) and (select max(period_end) from new_keys)
+    {% endif %}
+    window
+        w_key as (partition by r.enterprise_id, r.meter_id, r.period_end order by r.sent_at desc, r.batch_id desc, r.row_number desc),
+        w_sent as (partition by r.enterprise_id, r.meter_id, r.period_end, r.sent_at)
+)
+
+select
+    v.enterprise_id,
+    v.meter_id,
+    m.energy_code,
+    v.period_start,
+    v.period_end,
+    v.value * c.factor as value,
+    m.unit,
+    v.value as source_value,
+    v.unit as source_unit,
+    c.factor as unit_factor,
+    v.quality,
+    v.sent_at,
+    v.versions,
+    v.is_conflict and v.version_rank = 1 as is_conflict,
+    v.batch_id,
+    v.row_number,
+    (select max(batch_id) from {{ source('raw', 'readings') }}) as built_through_batch
+from versions as v
+inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
+inner join {{ ref('unit_conversions') }} as c on c.from_unit = v.unit and c.to_unit = m.unit
+where v.version_rank = 1
