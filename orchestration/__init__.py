@@ -1,0 +1,1 @@
+"""Composition root of IEM: Dagster definitions, resources, the `iem` command line."""

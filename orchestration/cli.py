@@ -1,0 +1,342 @@
+"""The `iem` command line (DESIGN §7: keep names and options stable).
+
+`--json` prints one JSON object as the last line of stdout; human-readable progress goes to stderr.
+Single-stage commands call the libraries directly; `iem run` executes the Dagster asset graph
+in-process (the same graph the UI shows).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+log = logging.getLogger("iem")
+
+DEMO = dict(enterprises=20, start=date(2026, 1, 1), days=59, seed=42, faults="default")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _emit(args, obj: dict, human: str | None = None) -> None:
+    if human:
+        print(human, flush=True)
+    if getattr(args, "json", False):
+        print(json.dumps(obj, ensure_ascii=False, default=str), flush=True)
+
+
+def _month(text: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"month must be YYYY-MM, got {text!r}")
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"date must be YYYY-MM-DD, got {text!r}")
+
+
+def _warehouse() -> str:
+    from .database import bootstrap, database_url
+
+    url = database_url()
+    bootstrap(url)
+    return url
+
+
+# ------------------------------------------------------------------ commands
+
+def cmd_db(args) -> int:
+    from .database import database_url, stop_embedded
+
+    if args.action == "url":
+        print(database_url())
+        return 0
+    if os.environ.get("IEM_DATABASE_URL"):
+        _say("IEM_DATABASE_URL is set: the server is not managed by iem; nothing to stop")
+        return 0
+    stopped = stop_embedded()
+    _say("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from ingestion.simulator import serve, simulate
+
+    regions = args.regions.split(",") if args.regions else None
+    if args.serve:
+        serve(args.serve, enterprises=args.enterprises, start=args.start, days=args.days, seed=args.seed,
+              faults=args.faults)
+        return 0
+    summary = simulate(Path(args.out), enterprises=args.enterprises, start=args.start, days=args.days, seed=args.seed,
+                       regions=regions, faults=args.faults, truth_path=Path(args.truth) if args.truth else None,
+                       history_months=args.history_months)
+    _emit(args, summary, f"simulated feed written to {args.out}")
+    return 0
+
+
+def _ingest_summary_line(d: dict) -> str:
+    return (f"files loaded {d['files']}, skipped {d['files_skipped']}, ignored {d['files_ignored']}; rows read "
+            f"{d['rows_read']} = loaded {d['rows_loaded']} + quarantined {d['rows_quarantined']} + duplicate "
+            f"{d['rows_duplicate']}")
+
+
+def cmd_ingest(args) -> int:
+    from ingestion.loader import ingest_path
+
+    url = _warehouse()
+
+    def progress(b):
+        _say(f"  {b.source_name}: {b.status}" + (f" read {b.rows_read} loaded {b.rows_loaded} quarantined "
+             f"{b.rows_quarantined} duplicate {b.rows_duplicate}" if b.status == "loaded" else f" ({b.message})"))
+
+    summary = ingest_path(url, Path(args.path), progress=progress).to_dict()
+    for b in summary["batches"]:
+        if b["status"] == "ignored":
+            _say(f"  {b['source_name']}: ignored ({b['message']})")
+    _emit(args, summary, _ingest_summary_line(summary))
+    return 0
+
+
+def cmd_pull(args) -> int:
+    from ingestion.http_pull import pull_all
+
+    from .settings import Paths
+
+    url = _warehouse()
+    summary = pull_all(url, Paths.from_env().endpoints_file).to_dict()
+    for b in summary["batches"]:
+        if b["status"] == "failed":
+            _say(f"  {b['source_name']}: FAILED ({b['message']})")
+    _emit(args, summary, _ingest_summary_line(summary) + (f"; {summary['failures']} endpoint(s) failed"
+                                                          if summary["failures"] else ""))
+    return 1 if summary["failures"] else 0
+
+
+def cmd_errors(args) -> int:
+    from ingestion.reports import write_error_report
+
+    from .settings import Paths
+
+    url = _warehouse()
+    out = Path(args.out) if args.out else Paths.from_env().ensure().errors / f"{args.enterprise}.csv"
+    result = write_error_report(url, args.enterprise, out)
+    _emit(args, result, f"{result['rows']} rows ({result['rejected']} rejected, {result['duplicate']} duplicates) → {out}")
+    return 0
+
+
+def cmd_onboard(args) -> int:
+    from ingestion.onboarding import onboard
+
+    result = onboard(Path(args.path))
+    for f in result["findings"]:
+        where = ", ".join(x for x in (f["file"], f"row {f['row']}" if f["row"] else None,
+                                      f"field {f['field']}" if f["field"] else None) if x)
+        _say(f"  [{f['severity']}] {where + ': ' if where else ''}{f['message']}")
+    verdict = "ready for go-live" if result["ready"] else f"not ready: {result['blocking']} blocking finding(s)"
+    _emit(args, result, f"{args.path}: {verdict}")
+    return 0 if result["ready"] else 1
+
+
+def cmd_bench(args) -> int:
+    from benchmarks.ingest_throughput import run
+
+    from .database import database_url
+
+    result = run(database_url(), args.rows)
+    _emit(args, result, f"{args.rows} rows: raw COPY {result['copy_rows_per_s']:,}/s, iem {result['iem_rows_per_s']:,}/s "
+                        f"({result['iem_vs_copy']}x COPY), pandas.to_sql {result['pandas_rows_per_s']:,}/s "
+                        f"(iem {result['iem_vs_pandas']}x pandas)")
+    return 0
+
+
+def cmd_transform(args) -> int:
+    from .dbt_env import run_dbt
+
+    url = _warehouse()
+    t0 = time.perf_counter()
+    result = run_dbt(["build"], url)
+    counts: dict[str, int] = {}
+    for r in result.result:
+        counts[str(r.status)] = counts.get(str(r.status), 0) + 1
+    out = {"status": "success", "seconds": round(time.perf_counter() - t0, 1), "results": counts}
+    _emit(args, out, f"dbt build: {counts}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from expectations import run_quality_gate
+
+    from .settings import Paths
+
+    url = _warehouse()
+    paths = Paths.from_env().ensure()
+    report = run_quality_gate(url, docs_dir=paths.quality)
+    d = report.to_dict()
+    for r in report.results:
+        _say(f"  [{'ok' if r.success else 'FAIL'}] {r.severity:8} {r.layer:8} {r.name}"
+             + (f" region {r.region_code}" if r.region_code else ""))
+    blocking = report.blocking_failures()
+    _emit(args, d, f"{len(report.results)} checks, {len(blocking)} blocking failures; Data Docs under {paths.quality}")
+    return 1 if blocking else 0
+
+
+def cmd_export(args) -> int:
+    from expectations import run_quality_gate
+
+    from .export import export_month
+    from .settings import Paths
+
+    url = _warehouse()
+    paths = Paths.from_env().ensure()
+    quality = run_quality_gate(url, month=args.month, docs_dir=paths.quality)
+    result = export_month(url, args.month, paths.outbox, quality=quality,
+                          deliver_to=os.environ.get("IEM_NATIONAL_ENDPOINT") or None)
+    for r in result["regions"]:
+        _say(f"  {r['region_code']}: {r['status']} revision {r.get('revision')}"
+             + (f" failed: {', '.join(r['failed_checks'])}" if r.get("failed_checks") else ""))
+    undelivered = [r["region_code"] for r in result["regions"] if r.get("delivery", {}).get("status") == "failed"]
+    if undelivered:
+        _say(f"  delivery failed after retries for: {', '.join(undelivered)} (kept in the ledger; the next run retries)")
+    _emit(args, result, f"export {args.month:%Y-%m}: {result['status']} → {paths.outbox / f'{args.month:%Y-%m}'}")
+    return 1 if result["status"] == "blocked" or undelivered else 0
+
+
+def cmd_dashboard(args) -> int:
+    from dashboards import render_month
+
+    from .settings import Paths
+
+    url = _warehouse()
+    out = Paths.from_env().ensure().dashboards / f"{args.month:%Y-%m}"
+    pages = render_month(url, args.month, out)
+    _emit(args, {"month": f"{args.month:%Y-%m}", "pages": [str(p) for p in pages]},
+          f"{len(pages)} dashboard pages under {out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .database import database_url
+    from .evaluate import evaluate
+
+    result = evaluate(database_url(), enterprises=args.enterprises, days=args.days, seed=args.seed,
+                      faults=args.faults)
+    lines = [f"{'kind':<22}{'truth':>7}{'alerts':>8}{'precision':>11}{'recall':>8}"]
+    for kind, r in result["kinds"].items():
+        p = "–" if r["precision"] is None else f"{r['precision']:.3f}"
+        rc = "–" if r["recall"] is None else f"{r['recall']:.3f}"
+        lines.append(f"{kind:<22}{r['truth']:>7}{r['alerts']:>8}{p:>11}{rc:>8}" + (f"  ({r['note']})" if r["note"] else ""))
+    _emit(args, result, "\n".join(lines))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .pipeline import run_pipeline
+
+    summary = run_pipeline(month=args.month)
+    human = "\n".join([
+        f"run {summary['status']} for month {summary['month']}",
+        *(f"  {stage:<10} {secs:7.1f} s" for stage, secs in summary["stage_seconds"].items()),
+        f"export:     {summary['export_dir']}",
+        f"dashboards: {summary['dashboard_dir']}",
+    ])
+    _emit(args, summary, human)
+    return 0 if summary["status"] == "success" else 1
+
+
+# ------------------------------------------------------------------ parser
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="iem", description="Industrial Energy Monitor: regional platform command line")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_json(sp):
+        sp.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+        return sp
+
+    sp = with_json(sub.add_parser("run", help="main job: (demo) → ingest → transform → check → export → dashboards"))
+    sp.add_argument("--month", type=_month, help="month to export (YYYY-MM); default: last complete month in the data")
+    sp.set_defaults(func=cmd_run)
+
+    sp = with_json(sub.add_parser("simulate", help="write a realistic enterprise feed (or serve it over HTTP)"))
+    sp.add_argument("--out", default="feed")
+    sp.add_argument("--enterprises", type=int, default=20)
+    sp.add_argument("--start", type=_day, default=date(2026, 1, 1))
+    sp.add_argument("--days", type=int, default=59)
+    sp.add_argument("--seed", type=int, default=42)
+    sp.add_argument("--regions", help="pilot region codes, comma-separated")
+    sp.add_argument("--faults", choices=["none", "default"], default="default")
+    sp.add_argument("--truth", help="write injected faults as JSON lines to this file")
+    sp.add_argument("--history-months", type=int, default=0)
+    sp.add_argument("--serve", type=int, metavar="PORT", help="serve the feed as an energy-centre HTTP API")
+    sp.set_defaults(func=cmd_simulate)
+
+    sp = with_json(sub.add_parser("ingest", help="load feed files (a folder or one file) into raw tables"))
+    sp.add_argument("path")
+    sp.set_defaults(func=cmd_ingest)
+
+    sp = with_json(sub.add_parser("pull", help="HTTP pull from the endpoints in $IEM_HOME/endpoints.yaml"))
+    sp.set_defaults(func=cmd_pull)
+
+    sp = with_json(sub.add_parser("onboard", help="check a new enterprise's registry and sample feed before go-live"))
+    sp.add_argument("path")
+    sp.set_defaults(func=cmd_onboard)
+
+    sp = with_json(sub.add_parser("errors", help="an enterprise's row-level error report (CSV)"))
+    sp.add_argument("--enterprise", required=True)
+    sp.add_argument("--out")
+    sp.set_defaults(func=cmd_errors)
+
+    sp = with_json(sub.add_parser("bench", help="ingestion throughput beside raw COPY and pandas.to_sql"))
+    sp.add_argument("--rows", type=int, default=200_000)
+    sp.set_defaults(func=cmd_bench)
+
+    sp = with_json(sub.add_parser("transform", help="dbt build of whatever is new"))
+    sp.set_defaults(func=cmd_transform)
+
+    sp = with_json(sub.add_parser("check", help="quality suites on the warehouse as it is"))
+    sp.set_defaults(func=cmd_check)
+
+    sp = with_json(sub.add_parser("export", help="export a month to the national system (checks first)"))
+    sp.add_argument("--month", type=_month, required=True)
+    sp.set_defaults(func=cmd_export)
+
+    sp = with_json(sub.add_parser("dashboard", help="HTML dashboards for a month"))
+    sp.add_argument("--month", type=_month, required=True)
+    sp.set_defaults(func=cmd_dashboard)
+
+    sp = with_json(sub.add_parser("evaluate", help="simulate with truth, run, score alerts per fault kind"))
+    sp.add_argument("--enterprises", type=int, default=50)
+    sp.add_argument("--days", type=int, default=60)
+    sp.add_argument("--seed", type=int, default=2026)
+    sp.add_argument("--faults", choices=["none", "default"], default="default")
+    sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("db", help="the warehouse database")
+    sp.add_argument("action", choices=["url", "stop"])
+    sp.set_defaults(func=cmd_db)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("IEM_LOG_LEVEL", "WARNING"), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as exc:
+        _say(f"iem {args.command}: error: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

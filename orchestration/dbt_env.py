@@ -1,0 +1,36 @@
+"""How dbt reaches the warehouse: profiles.yml reads only environment variables, set from the URL."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .database import connection_parts, database_url
+from .settings import DBT_PROJECT_DIR
+
+
+def dbt_environment(url: str | None = None) -> dict[str, str]:
+    parts = connection_parts(url or database_url())
+    return {
+        "IEM_PG_HOST": str(parts["host"]),
+        "IEM_PG_PORT": str(parts["port"]),
+        "IEM_PG_USER": parts["user"],
+        "IEM_PG_PASSWORD": parts["password"],
+        "IEM_PG_DBNAME": parts["dbname"],
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+    }
+
+
+def apply_dbt_environment(url: str | None = None) -> None:
+    os.environ.update(dbt_environment(url))
+
+
+def run_dbt(args: list[str], url: str | None = None, project_dir: Path = DBT_PROJECT_DIR):
+    """Invoke dbt in-process (dbtRunner) against the warehouse. Raises on failure."""
+    from dbt.cli.main import dbtRunner
+
+    apply_dbt_environment(url)
+    full = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+    result = dbtRunner().invoke(full)
+    if not result.success:
+        raise RuntimeError(f"dbt {' '.join(args)} failed: {result.exception or 'see dbt output above'}")
+    return result

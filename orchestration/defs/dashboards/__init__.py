@@ -1,0 +1,3 @@
+from .assets import monthly_dashboards
+
+__all__ = ["monthly_dashboards"]

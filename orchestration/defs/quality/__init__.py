@@ -1,0 +1,3 @@
+from .checks import quality_checks
+
+__all__ = ["quality_checks"]

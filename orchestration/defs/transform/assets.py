@@ -1,0 +1,79 @@
+"""dbt models as Dagster assets: the dbt folder name is the Dagster group and the warehouse schema
+(staging, intermediate, marts; seeds are `reference`). Sources map to the raw feed assets."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from ...dbt_env import dbt_environment
+from ...resources import WarehouseResource
+from ...settings import DBT_PROJECT_DIR
+
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+
+# dbt parse renders profiles.yml without connecting; these placeholders only satisfy env_var().
+_PARSE_ENV = {"IEM_PG_HOST": "localhost", "IEM_PG_PORT": "5432", "IEM_PG_USER": "postgres",
+              "IEM_PG_PASSWORD": "", "IEM_PG_DBNAME": "iem"}
+
+
+def ensure_manifest(force: bool = False) -> None:
+    """Build dbt's manifest when it is missing (fresh clone), so the definitions always load."""
+    if MANIFEST.exists() and not force:
+        return
+    env = {**_PARSE_ENV, **os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
+    subprocess.run(
+        [sys.executable, "-c", "from dbt.cli.main import cli; cli()", "parse", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
+        env=env, check=True, cwd=str(DBT_PROJECT_DIR),
+    )
+
+
+class IemDbtTranslator(DagsterDbtTranslator):
+    """Asset key = [schema folder, model]; group = the dbt folder (= warehouse schema)."""
+
+    def _folder(self, props: Mapping[str, Any]) -> str:
+        if props["resource_type"] == "seed":
+            return "reference"
+        fqn = props.get("fqn") or []
+        return fqn[1] if len(fqn) > 2 else "marts"
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return dg.AssetKey([self._folder(dbt_resource_props), dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return self._folder(dbt_resource_props)
+
+
+ensure_manifest()
+
+
+@dbt_assets(
+    manifest=MANIFEST,
+    dagster_dbt_translator=IemDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
+    name="dbt_warehouse",
+)
+def dbt_warehouse_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """`dbt build` of the selection: seeds, staging, intermediate (VEE) and marts, with their dbt tests as
+    asset checks. Big models are incremental on the load batch, so this costs about the size of what is new."""
+    env = dbt_environment(warehouse.database_url())
+    os.environ.update(env)
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+def dbt_executable() -> str:
+    """The dbt of this environment (the virtualenv's bin need not be on PATH)."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR),
+                          dbt_executable=dbt_executable())
