@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import polars as pl
 import psycopg
@@ -85,7 +86,7 @@ def test_ingest_killed_mid_file_leaves_nothing_partial_and_rerun_completes(fresh
     reference_url, crash_url = fresh_database(), fresh_database()
     expected = ingest_path(reference_url, feed).to_dict()
 
-    dbname = crash_url.rsplit("/", 1)[1].split("?")[0]
+    dbname = urlparse(crash_url).path.lstrip("/")  # the embedded URL's socket path (?host=/…) has slashes too
     env = {**os.environ, "IEM_DATABASE_URL": crash_url}
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from ingestion.loader import ingest_path; "
                              f"ingest_path({crash_url!r}, {str(feed)!r})"], env=env, stderr=subprocess.PIPE, text=True)
@@ -93,7 +94,7 @@ def test_ingest_killed_mid_file_leaves_nothing_partial_and_rerun_completes(fresh
     with psycopg.connect(crash_url, autocommit=True) as conn:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
-            copying = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND query LIKE 'COPY raw.readings%%'",
+            copying = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND query ILIKE 'COPY %%readings%%'",
                                    (dbname,)).fetchone()[0]
             if copying:
                 proc.send_signal(signal.SIGKILL)
