@@ -108,12 +108,27 @@ def render_month(url: str, month: date, out_dir: Path) -> list[Path]:
     return written
 
 
-def _region_page(conn, r, month, nav, have_alerts, have_forecast) -> str:
-    code = r["region_code"]
-    trend = _q(conn, "select month, comprehensive_tce_equivalent v from marts.fct_region_monthly where region_code = %s "
-                     "and month <= %s and month > (%s::date - interval '24 months') order by month", (code, month, month))
+def _trend_vs_last_year(conn, column: str, code: str, month: date):
+    """Monthly 综合能耗 of this year and last year up to `month` for one region or industry: from the
+    long history mart (metered + calibrated reported months) when built, else the metered marts."""
+    source = ("marts.fct_enterprise_monthly_history" if _exists(conn, "marts.fct_enterprise_monthly_history")
+              else "marts.fct_enterprise_monthly")
+    trend = _q(conn, f"select month, sum(comprehensive_tce_equivalent) v from {source} where {column} = %s "
+                     "and month <= %s and month >= make_date(extract(year from %s::date)::int - 1, 1, 1) "
+                     "group by 1 order by 1", (code, month, month))
     this_year = [(f"{t['month']:%m}月", float(t["v"])) for t in trend if t["month"].year == month.year]
     last_year = [(f"{t['month']:%m}月", float(t["v"])) for t in trend if t["month"].year == month.year - 1]
+    return this_year, last_year
+
+
+def _trend_chart(this_year, last_year, month: date, title: str) -> str:
+    return line_chart({f"{month.year}年": this_year, **({f"{month.year - 1}年": last_year} if last_year else {})},
+                      title=title, unit="tce")
+
+
+def _region_page(conn, r, month, nav, have_alerts, have_forecast) -> str:
+    code = r["region_code"]
+    this_year, last_year = _trend_vs_last_year(conn, "region_code", code, month)
     daily = _q(conn, "select d.date, sum(d.tce_equivalent) v from marts.fct_enterprise_energy_daily d "
                      "join marts.dim_enterprise e using (enterprise_id) join marts.dim_energy_type t using (energy_code) "
                      "where e.region_code = %s and date_trunc('month', d.date) = %s and t.counts_toward_comprehensive "
@@ -132,8 +147,7 @@ def _region_page(conn, r, month, nav, have_alerts, have_forecast) -> str:
             ("上报/应报企业 reporting/expected", f"{r['enterprises_reporting'] or 0}/{r['enterprises_expected'] or 0}"),
             ("万元增加值能耗 tce/10⁴ yuan", _f(r["tce_per_10k_yuan_value_added"], 3)),
             ("环比 MoM", _pct(r["mom_change"])), ("同比 YoY", _pct(r["yoy_change"]))]) + "</section>",
-        '<section>' + line_chart({f"{month.year}年": this_year, **({f"{month.year - 1}年": last_year} if last_year else {})},
-                                 title="月度综合能耗(当量值) Monthly trend vs last year", unit="tce") + "</section>",
+        '<section>' + _trend_chart(this_year, last_year, month, "月度综合能耗(当量值) Monthly trend vs last year") + "</section>",
         '<section>' + line_chart({"综合能耗 tce": [(f"{d['date']:%d}", float(d["v"])) for d in daily]},
                                  title="本月每日综合能耗 Daily comprehensive energy", unit="tce") + "</section>",
         '<section>' + bar_chart([(f"{b['name']} {b['industry_code']}", float(b["v"])) for b in by_ind],
@@ -161,7 +175,7 @@ def _region_page(conn, r, month, nav, have_alerts, have_forecast) -> str:
         parts.append('<section><h2>未关闭预警 Open alerts</h2>' + empty("预警尚未生成 alerts not built yet") + "</section>")
     if have_forecast:
         fc = _q(conn, "select month, sum(forecast_tce) f, sum(actual_tce) a from marts.fct_forecast_monthly "
-                      "where region_code = %s group by 1 order by 1", (code,))
+                      "where region_code = %s and series_kind = 'region_industry' group by 1 order by 1", (code,))
         parts.append("<section>" + line_chart({"预测 forecast": [(f"{x['month']:%Y-%m}", float(x["f"] or 0)) for x in fc],
                                                "实际 actual": [(f"{x['month']:%Y-%m}", float(x["a"])) for x in fc if x["a"] is not None]},
                                               title="预测与实际 Forecast vs actual", unit="tce") + "</section>")
@@ -179,7 +193,14 @@ def _industry_page(conn, ind, month, nav) -> str:
     upe = _q(conn, "select p.product_code, p.enterprise_id, p.unit_product_energy, p.limit_grade_reached, p.standard "
                    "from marts.fct_unit_product_energy_monthly p join marts.dim_enterprise e using (enterprise_id) "
                    "where e.industry_code = %s and p.month = %s order by p.product_code, p.unit_product_energy desc", (code, month))
-    body = ('<section>' + bar_chart([(f"{b['name_zh']}", float(b["v"])) for b in by_region], title="各地区 By region", unit="tce")
+    this_year, last_year = _trend_vs_last_year(conn, "industry_code", code, month)
+    top = _q(conn, "select f.enterprise_id, e.name, f.comprehensive_tce_equivalent v from marts.fct_enterprise_monthly f "
+                   "join marts.dim_enterprise e using (enterprise_id) where f.industry_code = %s and f.month = %s "
+                   "order by v desc limit 10", (code, month))
+    body = ('<section>' + _trend_chart(this_year, last_year, month, "行业月度综合能耗 Monthly trend vs last year") + "</section>"
+            + '<section>' + bar_chart([(t["name"] or t["enterprise_id"], float(t["v"] or 0)) for t in top],
+                                      title="重点企业 Top enterprises", unit="tce") + "</section>"
+            + '<section>' + bar_chart([(f"{b['name_zh']}", float(b["v"])) for b in by_region], title="各地区 By region", unit="tce")
             + _table(["地区 Region", "综合能耗 tce", "上报企业 reporting", "占地区比重 share", "万元增加值能耗"],
                      [[f'<a href="region_{b["region_code"]}.html">{escape(b["name_zh"])}</a>', _f(b["v"]), b["enterprises_reporting"],
                        _pct(b["share_of_region"]), _f(b["tce_per_10k_yuan_value_added"], 3)] for b in by_region]) + "</section>"

@@ -168,8 +168,11 @@ def cmd_transform(args) -> int:
     counts: dict[str, int] = {}
     for r in result.result:
         counts[str(r.status)] = counts.get(str(r.status), 0) + 1
-    out = {"status": "success", "seconds": round(time.perf_counter() - t0, 1), "results": counts}
-    _emit(args, out, f"dbt build: {counts}")
+    from .forecasting import run_forecasts
+
+    forecasts = run_forecasts(url)
+    out = {"status": "success", "seconds": round(time.perf_counter() - t0, 1), "results": counts, "forecasts": forecasts}
+    _emit(args, out, f"dbt build: {counts}\nforecasts: {forecasts}")
     return 0
 
 

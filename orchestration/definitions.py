@@ -6,6 +6,7 @@ import dagster as dg
 
 from .defs.dashboards import monthly_dashboards
 from .defs.export import monthly_export_schedule, national_export
+from .defs.forecast import forecasts
 from .defs.ingestion import feed_freshness, http_pull_schedule, landing_sensor, raw_feed_assets
 from .defs.quality import quality_checks
 from .defs.transform import dbt_warehouse_assets
@@ -16,7 +17,7 @@ from .resources import PlatformPathsResource, WarehouseResource
 
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=[raw_feed_assets, dbt_warehouse_assets, national_export, monthly_dashboards],
+        assets=[raw_feed_assets, dbt_warehouse_assets, forecasts, national_export, monthly_dashboards],
         asset_checks=[*quality_checks, feed_freshness],
         jobs=[main_job, ingest_and_transform_job, transform_job],
         schedules=[daily_transform_schedule, monthly_export_schedule, http_pull_schedule],

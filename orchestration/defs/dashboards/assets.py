@@ -14,7 +14,8 @@ from ...resources import PlatformPathsResource, WarehouseResource
     group_name="dashboards",
     partitions_def=monthly_partitions,
     deps=[dg.AssetKey(["marts", "fct_region_monthly"]), dg.AssetKey(["marts", "fct_region_industry_monthly"]),
-          dg.AssetKey(["marts", "fct_enterprise_monthly"]), dg.AssetKey(["export", "national_export"])],
+          dg.AssetKey(["marts", "fct_enterprise_monthly"]), dg.AssetKey(["export", "national_export"]),
+          dg.AssetKey(["marts", "fct_forecast_monthly"])],
     key=dg.AssetKey(["dashboards", "monthly_dashboards"]),
     kinds={"html"},
     description="Region overview, industry views, enterprise drill-downs and the acceptance report (HTML, "

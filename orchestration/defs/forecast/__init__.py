@@ -1,0 +1,3 @@
+from .assets import forecasts
+
+__all__ = ["forecasts"]
