@@ -11,7 +11,8 @@ from .defs.ingestion import feed_freshness, http_pull_schedule, landing_sensor, 
 from .defs.quality import quality_checks
 from .defs.transform import dbt_warehouse_assets
 from .defs.transform.assets import dbt_resource
-from .jobs import daily_transform_schedule, ingest_and_transform_job, main_job, transform_job
+from .jobs import (daily_transform_schedule, ingest_and_transform_job, main_job, silent_feed_job, silent_feed_schedule,
+                   transform_job)
 from .resources import PlatformPathsResource, WarehouseResource
 
 
@@ -19,8 +20,8 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[raw_feed_assets, dbt_warehouse_assets, forecasts, national_export, monthly_dashboards],
         asset_checks=[*quality_checks, feed_freshness],
-        jobs=[main_job, ingest_and_transform_job, transform_job],
-        schedules=[daily_transform_schedule, monthly_export_schedule, http_pull_schedule],
+        jobs=[main_job, ingest_and_transform_job, transform_job, silent_feed_job],
+        schedules=[daily_transform_schedule, silent_feed_schedule, monthly_export_schedule, http_pull_schedule],
         sensors=[landing_sensor],
         resources={
             "warehouse": WarehouseResource(),

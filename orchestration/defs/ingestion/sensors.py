@@ -7,6 +7,7 @@ import dagster as dg
 from ingestion.loader import discover
 
 from ...settings import Paths
+from ..transform.assets import wall_clock_as_of
 
 
 @dg.sensor(job_name="ingest_and_transform_job", minimum_interval_seconds=60,
@@ -28,7 +29,7 @@ def landing_sensor(context: dg.SensorEvaluationContext):
     if context.cursor == key:
         return dg.SkipReason("no new or changed files since the last run request")
     context.update_cursor(key)
-    return dg.RunRequest(run_key=key)
+    return dg.RunRequest(run_key=key, run_config=wall_clock_as_of())  # the running platform: wall-clock as-of
 
 
 http_pull_schedule = dg.ScheduleDefinition(
@@ -36,7 +37,7 @@ http_pull_schedule = dg.ScheduleDefinition(
     job_name="ingest_and_transform_job",
     cron_schedule="*/15 * * * *",
     execution_timezone="Asia/Shanghai",
-    run_config={"ops": {"raw_feeds": {"config": {"source": "http"}}}},
+    run_config={"ops": {"raw_feeds": {"config": {"source": "http"}}}},  # batch as-of: see silent_feed_schedule
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Every 15 minutes: pull new pages from the enterprises' HTTP endpoints ($IEM_HOME/endpoints.yaml), "
                 "then rebuild what they change. Start it once endpoints are configured.",

@@ -1,12 +1,13 @@
 """dbt models as Dagster assets: the dbt folder name is the Dagster group and the warehouse schema
 (staging, intermediate, marts; seeds are `reference`). Sources map to the raw feed assets."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
@@ -55,17 +56,37 @@ class IemDbtTranslator(DagsterDbtTranslator):
 ensure_manifest()
 
 
+class DbtBuildConfig(dg.Config):
+    """as_of: the time that time-relative alert rules (silent feed, calibration) judge against. Empty in
+    batch runs (`iem run`, `iem transform`): the data watermark. Schedules and sensors of the running
+    platform pass the wall clock (DESIGN §5)."""
+
+    as_of: Optional[str] = None
+
+
+def wall_clock_as_of(moment=None) -> dict:
+    """Run config that makes the dbt build judge time-relative rules against the wall clock."""
+    from datetime import datetime, timezone
+
+    moment = moment or datetime.now(timezone.utc)
+    return {"ops": {"dbt_warehouse": {"config": {"as_of": moment.astimezone(timezone.utc).isoformat()}}}}
+
+
 @dbt_assets(
     manifest=MANIFEST,
     dagster_dbt_translator=IemDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
     name="dbt_warehouse",
 )
-def dbt_warehouse_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def dbt_warehouse_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+                         config: DbtBuildConfig):
     """`dbt build` of the selection: seeds, staging, intermediate (VEE) and marts, with their dbt tests as
     asset checks. Big models are incremental on the load batch, so this costs about the size of what is new."""
     env = dbt_environment(warehouse.database_url())
     os.environ.update(env)
-    yield from dbt.cli(["build"], context=context).stream()
+    args = ["build"]
+    if config.as_of:
+        args += ["--vars", json.dumps({"as_of": config.as_of})]
+    yield from dbt.cli(args, context=context).stream()
 
 
 def dbt_executable() -> str:
