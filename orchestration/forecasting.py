@@ -26,7 +26,10 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import psycopg
+import yaml
 from psycopg import sql
+
+from .settings import DBT_PROJECT_DIR
 
 HORIZON = 3
 LARGE_ENTERPRISE_TCE = 100_000
@@ -179,13 +182,19 @@ create table marts.rpt_forecast_backtest (
     mape double precision, mase double precision, is_chosen boolean not null, beats_seasonal_naive boolean,
     note text, primary key (series_kind, series_id, model))
 """
-COMMENTS = {
-    "marts.fct_forecast_monthly": "Monthly 综合能耗 forecasts (tce, 当量值) per region × industry and per enterprise ≥100,000 tce: "
-                                  "forecast_kind 'forecast' = 1–3 months after the last complete month with 80/95 % intervals; "
-                                  "'backtest' = one-step-ahead forecasts of past months beside actual_tce.",
-    "marts.rpt_forecast_backtest": "Backtest error per forecast series and candidate model (MAPE, MASE over rolling origins); "
-                                   "is_chosen marks the model used; beats_seasonal_naive compares it with the baseline.",
-}
+SOURCES_YML = DBT_PROJECT_DIR / "models" / "marts" / "forecast" / "_forecast__sources.yml"
+
+
+def _comments() -> list[tuple[str, str | None, str]]:
+    """(table, column or None, description) from the dbt source YAML: the docs site and the PostgreSQL
+    comments that BI tools show come from one text."""
+    spec = yaml.safe_load(SOURCES_YML.read_text(encoding="utf-8"))
+    out = []
+    for source in spec["sources"]:
+        for table in source["tables"]:
+            out.append((table["name"], None, " ".join(table["description"].split())))
+            out.extend((table["name"], c["name"], c["description"]) for c in table.get("columns", []))
+    return out
 
 
 def _copy(conn, table: str, columns: list[str], rows: list[tuple]) -> None:
@@ -223,8 +232,10 @@ def run_forecasts(url: str) -> dict:
         conn.execute("drop table if exists marts.rpt_forecast_backtest")
         conn.execute(FORECAST_DDL)
         conn.execute(BACKTEST_DDL)
-        for table, comment in COMMENTS.items():
-            conn.execute(sql.SQL("comment on table {} is {}").format(sql.Identifier(*table.split(".")), sql.Literal(comment)))
+        for table, column, text in _comments():
+            target = (sql.SQL("column {}").format(sql.Identifier("marts", table, column)) if column
+                      else sql.SQL("table {}").format(sql.Identifier("marts", table)))
+            conn.execute(sql.SQL("comment on {} is {}").format(target, sql.Literal(text)))
         _copy(conn, "marts.fct_forecast_monthly",
               ["series_kind", "series_id", "region_code", "industry_code", "enterprise_id", "month", "forecast_kind",
                "horizon", "model", "forecast_tce", "lower_80_tce", "upper_80_tce", "lower_95_tce", "upper_95_tce",
