@@ -34,3 +34,13 @@ def run_dbt(args: list[str], url: str | None = None, project_dir: Path = DBT_PRO
     if not result.success:
         raise RuntimeError(f"dbt {' '.join(args)} failed: {result.exception or 'see dbt output above'}")
     return result
+
+
+if __name__ == "__main__":  # `python -m orchestration.dbt_env --exports`: shell exports for running dbt by hand
+    import shlex
+    import sys
+
+    if sys.argv[1:] != ["--exports"]:
+        sys.exit("usage: python -m orchestration.dbt_env --exports")
+    for key, value in dbt_environment().items():
+        print(f"export {key}={shlex.quote(value)}")
