@@ -1,11 +1,13 @@
 """dbt models as Dagster assets: the dbt folder name is the Dagster group and the warehouse schema
 (staging, intermediate, marts; seeds are `reference`). Sources map to the raw feed assets."""
 
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -24,15 +26,25 @@ _PARSE_ENV = {"IEM_PG_HOST": "localhost", "IEM_PG_PORT": "5432", "IEM_PG_USER": 
 
 
 def ensure_manifest(force: bool = False) -> None:
-    """Build dbt's manifest when it is missing (fresh clone), so the definitions always load."""
+    """Build dbt's manifest when it is missing (fresh clone), so the definitions always load. Processes
+    that load the definitions at the same moment (`dagster dev` starts a webserver and a daemon) take a
+    file lock; the manifest is parsed into a private folder and moved into place in one rename, so no
+    process ever reads a half-written manifest."""
     if MANIFEST.exists() and not force:
         return
-    env = {**_PARSE_ENV, **os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
-    subprocess.run(
-        [sys.executable, "-c", "from dbt.cli.main import cli; cli()", "parse", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
-        env=env, check=True, cwd=str(DBT_PROJECT_DIR),
-    )
+    MANIFEST.parent.mkdir(parents=True, exist_ok=True)
+    with open(MANIFEST.parent / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if MANIFEST.exists() and not force:
+            return  # another process built it while this one waited
+        env = {**_PARSE_ENV, **os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
+        with tempfile.TemporaryDirectory(dir=MANIFEST.parent, prefix=".parse-") as private:
+            subprocess.run(
+                [sys.executable, "-c", "from dbt.cli.main import cli; cli()", "parse", "--project-dir",
+                 str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", private, "--quiet"],
+                env=env, check=True, cwd=str(DBT_PROJECT_DIR),
+            )
+            os.replace(Path(private) / "manifest.json", MANIFEST)
 
 
 class IemDbtTranslator(DagsterDbtTranslator):
