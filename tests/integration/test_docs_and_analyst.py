@@ -14,7 +14,6 @@ from ingestion.loader import ingest_path
 from ingestion.simulator import simulate
 from orchestration.dbt_env import run_dbt
 from orchestration.forecasting import run_forecasts
-from orchestration.settings import DBT_PROJECT_DIR
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +66,3 @@ def test_descriptions_reach_postgres_comments_for_bi_tools(documented):
               and col_description(t.oid, c.ordinal_position) is null""").fetchall()
     assert uncommented == []
 
-
-def test_dbt_project_dir_is_the_one_documented():
-    assert (DBT_PROJECT_DIR / "dbt_project.yml").exists()

@@ -1,0 +1,102 @@
+"""Incremental warehouse build: the cost of building one new day on a warehouse holding H days of
+history, against the same on a warehouse holding 1 day, in one run (issue 5 asks for ≤ 2×).
+
+For each history length: a fresh database; the simulator writes `enterprises` for H + 1 days (clean,
+fixed seed); the readings of the last day are split off into their own files; everything else is
+ingested and built; then the new day is ingested and `dbt build` is timed. The ratio of the two timed
+builds is the figure. Sizes are stated in the output. Usage:
+
+    python -m benchmarks.incremental_build --enterprises 100 --history-days 90 [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import polars as pl
+import psycopg
+
+from ingestion.loader import ingest_path
+from ingestion.simulator import simulate
+from orchestration.database import bootstrap, database_url
+from orchestration.dbt_env import run_dbt
+
+START = date(2025, 9, 1)
+
+
+def _split_last_day(feed: Path, new_day_dir: Path, last_day: date) -> int:
+    """Move the readings that start on `last_day` (Asia/Shanghai) into new_day_dir; returns their count."""
+    prefix = last_day.isoformat()
+    moved = 0
+    for path in sorted(feed.rglob("readings_*.csv")):
+        frame = pl.read_csv(path, infer_schema_length=0)
+        day = pl.coalesce(pl.col("period_start"), pl.col("period_end")).str.slice(0, 10)
+        new = frame.filter(day == prefix)
+        if new.is_empty():
+            continue
+        frame.filter(day != prefix).write_csv(path)
+        target = new_day_dir / path.relative_to(feed).parent
+        target.mkdir(parents=True, exist_ok=True)
+        new.write_csv(target / f"readings_newday_{path.stem}.csv")
+        moved += new.height
+    return moved
+
+
+def measure(cluster_url: str, enterprises: int, history_days: int, seed: int = 5) -> dict:
+    name = f"iem_bench_inc_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(cluster_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = urlunparse(urlparse(cluster_url)._replace(path="/" + name))
+    try:
+        bootstrap(url)
+        with tempfile.TemporaryDirectory() as tmp:
+            feed, new_day = Path(tmp) / "feed", Path(tmp) / "new_day"
+            simulate(feed, enterprises=enterprises, start=START, days=history_days + 1, seed=seed, faults="none")
+            new_rows = _split_last_day(feed, new_day, START + timedelta(days=history_days))
+            base = ingest_path(url, feed).to_dict()
+            t0 = time.perf_counter()
+            run_dbt(["build", "--quiet"], url)
+            initial_build = time.perf_counter() - t0
+            ingest_path(url, new_day)
+            t0 = time.perf_counter()
+            run_dbt(["build", "--quiet"], url)
+            new_day_build = time.perf_counter() - t0
+        return {"history_days": history_days, "enterprises": enterprises, "readings_held": base["rows_loaded"],
+                "new_day_readings": new_rows, "initial_build_s": round(initial_build, 2),
+                "new_day_build_s": round(new_day_build, 2)}
+    finally:
+        with psycopg.connect(cluster_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(cluster_url: str, enterprises: int, history_days: int) -> dict:
+    small = measure(cluster_url, enterprises, 1)
+    large = measure(cluster_url, enterprises, history_days)
+    return {"one_day": small, "history": large,
+            "new_day_build_ratio": round(large["new_day_build_s"] / small["new_day_build_s"], 2)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--enterprises", type=int, default=100)
+    p.add_argument("--history-days", type=int, default=90)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    result = run(database_url(), args.enterprises, args.history_days)
+    for case in (result["one_day"], result["history"]):
+        print(f"{case['history_days']:>4} days held ({case['readings_held']:,} readings): new day "
+              f"({case['new_day_readings']:,} readings) built in {case['new_day_build_s']} s")
+    print(f"ratio {args.history_days} days / 1 day: {result['new_day_build_ratio']}x")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
