@@ -6,6 +6,7 @@ The embedded server is started with cleanup disabled, so it keeps running for ot
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -166,3 +167,18 @@ def grant_privileges(conn: psycopg.Connection) -> None:
     ]
     for stmt in g:
         conn.execute(stmt)
+
+
+@contextlib.contextmanager
+def warehouse_build_lock(url: str | None = None):
+    """Serialise everything that rebuilds warehouse tables (dbt builds, the forecast tables): a sensor-
+    launched run, a scheduled run, a run launched by hand and `iem transform` may overlap, and two dbt
+    builds on one database collide ("relation already exists"). A PostgreSQL advisory lock, held by a
+    separate connection for the duration, works the same on any host and needs no Dagster instance
+    configuration; the second builder waits, then builds what is still new."""
+    conn = psycopg.connect(url or database_url(), autocommit=True)
+    try:
+        conn.execute("SELECT pg_advisory_lock(hashtext('iem.warehouse_build'))")
+        yield
+    finally:
+        conn.close()  # ends the session, which releases the lock even if the unlock is never sent

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .database import connection_parts, database_url
+from .database import connection_parts, database_url, warehouse_build_lock
 from .settings import DBT_PROJECT_DIR
 
 
@@ -30,7 +30,8 @@ def run_dbt(args: list[str], url: str | None = None, project_dir: Path = DBT_PRO
 
     apply_dbt_environment(url)
     full = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
-    result = dbtRunner().invoke(full)
+    with warehouse_build_lock(url):
+        result = dbtRunner().invoke(full)
     if not result.success:
         raise RuntimeError(f"dbt {' '.join(args)} failed: {result.exception or 'see dbt output above'}")
     return result

@@ -29,6 +29,7 @@ import psycopg
 import yaml
 from psycopg import sql
 
+from .database import warehouse_build_lock
 from .settings import DBT_PROJECT_DIR
 
 HORIZON = 3
@@ -205,6 +206,11 @@ def _copy(conn, table: str, columns: list[str], rows: list[tuple]) -> None:
 
 def run_forecasts(url: str) -> dict:
     """Forecast every series and replace both forecast tables atomically. Returns a summary."""
+    with warehouse_build_lock(url):
+        return _run_forecasts(url)
+
+
+def _run_forecasts(url: str) -> dict:
     series = load_series(url)
     fc_rows, bt_rows = [], []
     chosen_beats = compared = fallbacks = 0

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from ...database import warehouse_build_lock
 from ...dbt_env import dbt_environment
 from ...resources import WarehouseResource
 from ...settings import DBT_PROJECT_DIR
@@ -98,7 +99,8 @@ def dbt_warehouse_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     args = ["build"]
     if config.as_of:
         args += ["--vars", json.dumps({"as_of": config.as_of})]
-    yield from dbt.cli(args, context=context).stream()
+    with warehouse_build_lock(warehouse.database_url()):  # one warehouse build at a time, whoever launched it
+        yield from dbt.cli(args, context=context).stream()
 
 
 def dbt_executable() -> str:
