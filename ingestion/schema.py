@@ -33,7 +33,13 @@ def existing_reading_partitions(conn: psycopg.Connection) -> set[date]:
 
 def ensure_reading_partitions(conn: psycopg.Connection, months: set[date]) -> None:
     """Create raw.readings_YYYYMM for each month (bounds in Asia/Shanghai local time), in the caller's
-    transaction. IF NOT EXISTS makes a concurrent creation of the same month harmless."""
+    transaction. CREATE TABLE IF NOT EXISTS alone is not safe against a concurrent creation of the same
+    month (the loser fails on a catalog unique index), so loaders that add partitions take a
+    transaction-level advisory lock first: held until the file's transaction ends."""
+    missing = months - existing_reading_partitions(conn)
+    if not missing:
+        return
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('iem.reading_partitions'))")
     for m in sorted(months - existing_reading_partitions(conn)):
         conn.execute(
             sql.SQL(
