@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 STAGE_OF_STEP = {
     "raw_feeds": "ingest",
     "dbt_warehouse": "transform",
+    "forecasts": "transform",
     "export__national_export": "export",
     "dashboards__monthly_dashboards": "dashboards",
 }
@@ -118,7 +119,7 @@ def run_pipeline(month: date | None = None) -> dict:
             ends[ev.step_key] = entry.timestamp
     by_stage: dict[str, float] = defaultdict(float)
     for step, t in starts.items():
-        stage = STAGE_OF_STEP.get(step, "check" if "gx_" in step else step)
+        stage = STAGE_OF_STEP.get(step, "check" if ("gx_" in step or "freshness" in step) else step)
         by_stage[stage] += ends.get(step, t) - t
     for stage in ("ingest", "transform", "check", "export", "dashboards"):
         stage_seconds[stage] = by_stage.pop(stage, 0.0)
