@@ -76,7 +76,7 @@ def split_lines(data: bytes, contract_fields: tuple[str, ...]) -> Lines:
         return Lines([], pl.DataFrame({ROW: pl.Series([], dtype=pl.Int32), "raw_row": pl.Series([], dtype=pl.String)}),
                      0, [], "empty file: no header line")
     header = [h.strip() for h in next(csv.reader([lines[0].rstrip("\r")]))]
-    frame = pl.DataFrame({"raw_row": lines[1:]}).with_columns(
+    frame = pl.DataFrame({"raw_row": pl.Series(lines[1:], dtype=pl.String)}).with_columns(  # typed: may be header-only
         pl.int_range(2, len(lines) + 1, dtype=pl.Int32).alias(ROW),
         pl.col("raw_row").str.strip_suffix("\r"),
     ).select(ROW, "raw_row")
@@ -101,6 +101,9 @@ def split_lines(data: bytes, contract_fields: tuple[str, ...]) -> Lines:
 def split_fields(lines: pl.DataFrame, header: list[str], contract_fields: tuple[str, ...]) -> tuple[pl.DataFrame, list[dict]]:
     """Fields of a slice of lines (vectorised; quoted lines go through the csv module)."""
     ncols = len(header)
+    if lines.is_empty() or ncols == 0:  # header-only or empty file: no rows, nothing to split
+        return pl.DataFrame({ROW: pl.Series([], dtype=pl.Int32), "raw_row": pl.Series([], dtype=pl.String),
+                             **{h: pl.Series([], dtype=pl.String) for h in (header or contract_fields)}}), []
     quoted_mask = pl.col("raw_row").str.contains('"', literal=True)
     quoted = lines.filter(quoted_mask)
     plain = lines.filter(~quoted_mask).with_columns(

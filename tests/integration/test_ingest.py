@@ -146,3 +146,15 @@ def test_real_steel_works_feed_loads_whole_year_with_midnight_rows_in_their_day(
     assert float(total) == pytest.approx(959636.71, abs=1e-6)  # the publisher's Usage_kWh column sum
     assert str(row97[0]) == "2018-01-02 00:00:00" and float(row97[1]) == 3.42
     assert per_local_day[0] == 365 and per_local_day[1] == per_local_day[2] == 96  # every Korean day complete
+
+
+def test_header_only_and_zero_byte_files_load_as_empty_batches_not_crashes(warehouse_url, tmp_path):
+    feed = write_basic_feed(tmp_path / "drop")
+    (feed / "readings_header_only.csv").write_text(READINGS_HEADER + "\n", encoding="utf-8")
+    (feed / "readings_zero_byte.csv").write_bytes(b"")
+    summary = ingest_path(warehouse_url, feed).to_dict()
+    assert summary["failures"] == 0
+    batches = {b["source_name"]: b for b in summary["batches"]}
+    for name in ("readings_header_only.csv", "readings_zero_byte.csv"):
+        assert batches[name]["status"] == "loaded" and batches[name]["rows_read"] == 0, batches[name]
+    assert summary["rows_read"] == summary["rows_loaded"] + summary["rows_quarantined"] + summary["rows_duplicate"]
