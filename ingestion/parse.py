@@ -102,8 +102,9 @@ def split_fields(lines: pl.DataFrame, header: list[str], contract_fields: tuple[
     """Fields of a slice of lines (vectorised; quoted lines go through the csv module)."""
     ncols = len(header)
     if lines.is_empty() or ncols == 0:  # header-only or empty file: no rows, nothing to split
-        return pl.DataFrame({ROW: pl.Series([], dtype=pl.Int32), "raw_row": pl.Series([], dtype=pl.String),
-                             **{h: pl.Series([], dtype=pl.String) for h in (header or contract_fields)}}), []
+        empty = pl.DataFrame({ROW: pl.Series([], dtype=pl.Int32), "raw_row": pl.Series([], dtype=pl.String),
+                              **{h: pl.Series([], dtype=pl.String) for h in header}})
+        return _with_all_columns(empty, contract_fields), []
     quoted_mask = pl.col("raw_row").str.contains('"', literal=True)
     quoted = lines.filter(quoted_mask)
     plain = lines.filter(~quoted_mask).with_columns(
