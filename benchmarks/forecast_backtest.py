@@ -13,27 +13,20 @@ import json
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import psycopg
 
 from ingestion.loader import ingest_path
 from ingestion.simulator import simulate
-from orchestration.database import bootstrap, database_url
+from orchestration.database import database_url, scratch_database
 from orchestration.dbt_env import run_dbt
 from orchestration.forecasting import run_forecasts
 
 
 def run(cluster_url: str, enterprises: int, history_months: int, seed: int = 2026) -> dict:
-    name = f"iem_bench_fc_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(cluster_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = urlunparse(urlparse(cluster_url)._replace(path="/" + name))
-    try:
-        bootstrap(url)
+    with scratch_database(cluster_url, "iem_bench_fc") as url:
         with tempfile.TemporaryDirectory() as tmp:
             simulate(Path(tmp), enterprises=enterprises, start=date(2026, 1, 1), days=31, seed=seed, faults="none",
                      history_months=history_months)
@@ -45,9 +38,6 @@ def run(cluster_url: str, enterprises: int, history_months: int, seed: int = 202
         with psycopg.connect(url) as conn:
             rows = conn.execute("select series_id, model, mape, is_chosen from marts.rpt_forecast_backtest "
                                 "where series_kind = 'region_industry'").fetchall()
-    finally:
-        with psycopg.connect(cluster_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     mape: dict[str, list[float]] = {}
     chosen: dict[str, int] = {}
     for _, model, value, is_chosen in rows:

@@ -14,17 +14,14 @@ import argparse
 import json
 import tempfile
 import time
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import polars as pl
-import psycopg
 
 from ingestion.loader import ingest_path
 from ingestion.simulator import simulate
-from orchestration.database import bootstrap, database_url
+from orchestration.database import database_url, scratch_database
 from orchestration.dbt_env import run_dbt
 
 START = date(2025, 9, 1)
@@ -49,12 +46,7 @@ def _split_last_day(feed: Path, new_day_dir: Path, last_day: date) -> int:
 
 
 def measure(cluster_url: str, enterprises: int, history_days: int, seed: int = 5) -> dict:
-    name = f"iem_bench_inc_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(cluster_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = urlunparse(urlparse(cluster_url)._replace(path="/" + name))
-    try:
-        bootstrap(url)
+    with scratch_database(cluster_url, "iem_bench_inc") as url:
         with tempfile.TemporaryDirectory() as tmp:
             feed, new_day = Path(tmp) / "feed", Path(tmp) / "new_day"
             simulate(feed, enterprises=enterprises, start=START, days=history_days + 1, seed=seed, faults="none")
@@ -70,9 +62,6 @@ def measure(cluster_url: str, enterprises: int, history_days: int, seed: int = 5
         return {"history_days": history_days, "enterprises": enterprises, "readings_held": base["rows_loaded"],
                 "new_day_readings": new_rows, "initial_build_s": round(initial_build, 2),
                 "new_day_build_s": round(new_day_build, 2)}
-    finally:
-        with psycopg.connect(cluster_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def run(cluster_url: str, enterprises: int, history_days: int) -> dict:

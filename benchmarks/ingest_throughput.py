@@ -11,25 +11,21 @@ Each runs in a fresh database on the same cluster. Usage: `iem bench --rows N [-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import polars as pl
 import psycopg
-from psycopg import sql
 from stdnum.cn import uscc
+
+from orchestration.database import scratch_database
 
 PLAIN_TABLE = """CREATE TABLE bench_readings (
     enterprise_id text, meter_id text, period_start timestamptz, period_end timestamptz,
     value numeric, unit text, quality text, sent_at timestamptz)"""
-
-
-def _with_db(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path="/" + name))
 
 
 def generate(folder: Path, rows: int, meters_per_enterprise: int = 20) -> Path:
@@ -69,34 +65,15 @@ def generate(folder: Path, rows: int, meters_per_enterprise: int = 20) -> Path:
     return path
 
 
-def _fresh(cluster_url: str, bootstrap: bool) -> tuple[str, str]:
-    name = f"iem_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(cluster_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _with_db(cluster_url, name)
-    if bootstrap:
-        from orchestration.database import bootstrap as do_bootstrap
-
-        do_bootstrap(url)
-    return name, url
-
-
-def _drop(cluster_url: str, name: str) -> None:
-    with psycopg.connect(cluster_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 def run(cluster_url: str, rows: int, *, with_pandas: bool = True) -> dict:
     from ingestion.loader import ingest_path
 
     with tempfile.TemporaryDirectory(prefix="iem-bench-") as tmp:
         folder = Path(tmp) / "drop"
         readings = generate(folder, rows)
-        created = []
-        try:
+        with contextlib.ExitStack() as stack:  # every scratch database is dropped at the end
             # 1. raw COPY of the plain CSV
-            name, url = _fresh(cluster_url, bootstrap=False)
-            created.append(name)
+            url = stack.enter_context(scratch_database(cluster_url, "iem_bench", bootstrap_it=False))
             with psycopg.connect(url) as conn:
                 conn.execute(PLAIN_TABLE)
                 conn.commit()
@@ -108,8 +85,7 @@ def run(cluster_url: str, rows: int, *, with_pandas: bool = True) -> dict:
                 conn.commit()
                 copy_s = time.perf_counter() - t0
             # 2. the project's ingest path (registries loaded first, not timed)
-            name, url = _fresh(cluster_url, bootstrap=True)
-            created.append(name)
+            url = stack.enter_context(scratch_database(cluster_url, "iem_bench", bootstrap_it=True))
             regs = Path(tmp) / "registries"
             regs.mkdir()
             for f in ("enterprises.csv", "meters.csv"):
@@ -126,8 +102,7 @@ def run(cluster_url: str, rows: int, *, with_pandas: bool = True) -> dict:
                 import pandas as pd
                 from sqlalchemy import create_engine
 
-                name, url = _fresh(cluster_url, bootstrap=False)
-                created.append(name)
+                url = stack.enter_context(scratch_database(cluster_url, "iem_bench", bootstrap_it=False))
                 engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
                 with engine.begin() as c:
                     c.exec_driver_sql(PLAIN_TABLE)
@@ -137,9 +112,6 @@ def run(cluster_url: str, rows: int, *, with_pandas: bool = True) -> dict:
                 frame.to_sql("bench_readings", engine, if_exists="append", index=False, chunksize=50_000)
                 pandas_s = time.perf_counter() - t0
                 engine.dispose()
-        finally:
-            for name in created:
-                _drop(cluster_url, name)
     out = {
         "rows": rows,
         "copy_seconds": round(copy_s, 3),

@@ -12,11 +12,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import polars as pl
 import psycopg

@@ -9,7 +9,6 @@ with invalid UTF-8, fall back to per-line handling.
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass, field
 
 import orjson

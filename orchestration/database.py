@@ -13,7 +13,7 @@ import subprocess
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlparse, urlunparse
 
 import psycopg
 from psycopg import sql
@@ -182,3 +182,39 @@ def warehouse_build_lock(url: str | None = None):
         yield
     finally:
         conn.close()  # ends the session, which releases the lock even if the unlock is never sent
+
+
+def database_on_cluster(url: str, dbname: str) -> str:
+    """The URI of another database on the same cluster (host, port, socket and user kept)."""
+    return urlunparse(urlparse(url)._replace(path="/" + dbname))
+
+
+def create_database(cluster_url: str, dbname: str, *, replace: bool = False, bootstrap_it: bool = True) -> str:
+    """Create a database beside `cluster_url` (dropping one of that name first when replace), optionally
+    bootstrapped (schemas, roles, raw tables); returns its URI."""
+    with psycopg.connect(cluster_url, autocommit=True) as conn:
+        if replace:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    url = database_on_cluster(cluster_url, dbname)
+    if bootstrap_it:
+        bootstrap(url)
+    return url
+
+
+def drop_database(cluster_url: str, dbname: str) -> None:
+    with psycopg.connect(cluster_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+@contextlib.contextmanager
+def scratch_database(cluster_url: str, prefix: str, *, bootstrap_it: bool = True):
+    """A bootstrapped database with a unique name for one measurement, dropped afterwards."""
+    import uuid
+
+    dbname = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    url = create_database(cluster_url, dbname, bootstrap_it=bootstrap_it)
+    try:
+        yield url
+    finally:
+        drop_database(cluster_url, dbname)

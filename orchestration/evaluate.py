@@ -11,10 +11,9 @@ import json
 import tempfile
 from datetime import date, datetime
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 import psycopg
-from psycopg import sql
 
 NOT_ALERTED = {"correction", "late_arrival"}
 
@@ -57,10 +56,6 @@ def score(alerts: list[dict], truth: list[dict]) -> dict:
     return table
 
 
-def _with_db(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path="/" + name))
-
-
 def evaluate(cluster_url: str, *, enterprises: int = 50, days: int = 60, seed: int = 2026,
              start: date = date(2026, 1, 1), faults: str = "default", workdir: Path | None = None,
              keep_database: bool = True) -> dict:
@@ -69,15 +64,11 @@ def evaluate(cluster_url: str, *, enterprises: int = 50, days: int = 60, seed: i
     from ingestion.loader import ingest_path
     from ingestion.simulator import simulate
 
-    from .database import bootstrap
+    from .database import create_database, drop_database
     from .dbt_env import run_dbt
 
     dbname = f"{urlparse(cluster_url).path.lstrip('/') or 'iem'}_evaluate"
-    with psycopg.connect(cluster_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    url = _with_db(cluster_url, dbname)
-    bootstrap(url)
+    url = create_database(cluster_url, dbname, replace=True)
     with tempfile.TemporaryDirectory(prefix="iem-evaluate-", dir=workdir) as tmp:
         feed, truth_path = Path(tmp) / "feed", Path(tmp) / "truth.jsonl"
         simulate(feed, enterprises=enterprises, start=start, days=days, seed=seed, faults=faults, truth_path=truth_path)
@@ -90,8 +81,7 @@ def evaluate(cluster_url: str, *, enterprises: int = 50, days: int = 60, seed: i
         alerts = [dict(zip([d.name for d in cur.description], row)) for row in cur.fetchall()]
     table = score(alerts, truth)
     if not keep_database:
-        with psycopg.connect(cluster_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        drop_database(cluster_url, dbname)
     return {"database": url, "enterprises": enterprises, "days": days, "seed": seed, "faults": faults,
             "rows_read": ingest["rows_read"], "alerts": len(alerts),
             "data_fault_alerts": sum(a["family"] == "data_fault" for a in alerts), "kinds": table}

@@ -6,18 +6,12 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
-import psycopg
 import pytest
-from psycopg import sql
+
+from orchestration.database import create_database, drop_database
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _with_dbname(url: str, dbname: str) -> str:
-    u = urlparse(url)
-    return urlunparse(u._replace(path="/" + dbname))
 
 
 @pytest.fixture(scope="session")
@@ -40,22 +34,15 @@ def fresh_database(cluster_url):
 
     def make(bootstrap: bool = True) -> str:
         name = f"iem_t_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(cluster_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        url = create_database(cluster_url, name, bootstrap_it=bootstrap)
         created.append(name)
-        url = _with_dbname(cluster_url, name)
-        if bootstrap:
-            from orchestration.database import bootstrap as do_bootstrap
-
-            do_bootstrap(url)
         return url
 
     yield make
     if os.environ.get("IEM_KEEP_TEST_DATABASES"):
         return
-    with psycopg.connect(cluster_url, autocommit=True) as conn:
-        for name in created:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    for name in created:
+        drop_database(cluster_url, name)
 
 
 @pytest.fixture

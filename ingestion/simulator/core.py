@@ -102,7 +102,6 @@ def simulate(out_dir: Path, *, enterprises: int = 20, start: date = date(2026, 1
         return max(1, int(round(rates[kind] * enterprises))) if kind in rates else 0
 
     # consumption findings (real consumption: before totals)
-    breach_month = None
     if count("abnormal_rise"):
         rise_days = max(2, min(10, days // 3))
         for e in _pick(fault_rng, world, count("abnormal_rise")):

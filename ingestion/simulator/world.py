@@ -5,7 +5,7 @@ tied to energy so that clean unit-product energy sits inside the limit grades in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 from stdnum.cn import uscc

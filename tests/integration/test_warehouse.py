@@ -4,7 +4,6 @@ data is complete; estimates are bounded; register faults never book negative or 
 calendar edges and old history."""
 from __future__ import annotations
 
-import csv
 import json
 from datetime import date
 from pathlib import Path
