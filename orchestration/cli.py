@@ -79,7 +79,7 @@ def cmd_simulate(args) -> int:
         return 0
     summary = simulate(Path(args.out), enterprises=args.enterprises, start=args.start, days=args.days, seed=args.seed,
                        regions=regions, faults=args.faults, truth_path=Path(args.truth) if args.truth else None,
-                       history_months=args.history_months)
+                       history_months=args.history_months, meters_per_enterprise=args.meters_per_enterprise)
     _emit(args, summary, f"simulated feed written to {args.out}")
     return 0
 
@@ -280,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--faults", choices=["none", "default"], default="default")
     sp.add_argument("--truth", help="write injected faults as JSON lines to this file")
     sp.add_argument("--history-months", type=int, default=0)
+    sp.add_argument("--meters-per-enterprise", type=int, metavar="N",
+                    help="pad every enterprise to N meters with workshop electricity sub-meters (scope check)")
     sp.add_argument("--serve", type=int, metavar="PORT", help="serve the feed as an energy-centre HTTP API")
     sp.set_defaults(func=cmd_simulate)
 

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from ..reference import read_seed
-from .world import PRODUCT_UPE, Enterprise, Meter, build_world, coefficients, shape
+from .world import PRODUCT_UPE, Enterprise, Meter, add_workshop_meters, build_world, coefficients, shape
 
 PILOT_REGIONS = ["130000", "310000", "330000", "320200", "350100", "360500", "370100", "441900"]
 TS = "%Y-%m-%dT%H:%M:%S+08:00"
@@ -80,7 +80,8 @@ def _pick(rng, items, k=1):
 
 def simulate(out_dir: Path, *, enterprises: int = 20, start: date = date(2026, 1, 1), days: int = 59, seed: int = 42,
              regions: list[str] | None = None, faults: str = "default", truth_path: Path | None = None,
-             history_months: int = 0, fault_rates: dict[str, float] | None = None) -> dict:
+             history_months: int = 0, fault_rates: dict[str, float] | None = None,
+             meters_per_enterprise: int | None = None) -> dict:
     if faults not in ("none", "default"):
         raise ValueError(f"faults must be 'none' or 'default', got {faults!r}")
     if enterprises < 1 or days < 1:
@@ -94,6 +95,8 @@ def simulate(out_dir: Path, *, enterprises: int = 20, start: date = date(2026, 1
     world_rng = np.random.default_rng([seed, 1])
     fault_rng = np.random.default_rng([seed, 2])
     world = build_world(world_rng, enterprises, regions, start)
+    if meters_per_enterprise:
+        add_workshop_meters(world, meters_per_enterprise)
     series = _clean_series(world_rng, world, start, days)
     truth: list[dict] = []
     rates = {**DEFAULT_RATES, **(fault_rates or {})} if faults == "default" else {}

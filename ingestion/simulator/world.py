@@ -176,6 +176,21 @@ def _add_meters(rng, e: Enterprise, mix: dict[str, float], coef: dict[str, float
         m.sort(key=lambda x: x.meter_id)
 
 
+def add_workshop_meters(world: list[Enterprise], meters_per_enterprise: int) -> None:
+    """Pad every enterprise up to `meters_per_enterprise` meters with 15-minute electricity sub-meters
+    of its workshops (分项计量). They sit behind the boundary meters, so their scope is `check`: the
+    platform validates and keeps them but never adds them to a total. Deterministic, no randomness."""
+    for e in world:
+        electricity = sum(m.annual_canonical for m in e.meters
+                          if m.energy_code == "electricity" and m.scope == "boundary" and m.direction == "in")
+        missing = meters_per_enterprise - len(e.meters)
+        for k in range(max(0, missing)):
+            part = (electricity or 1e6) / max(1, missing) * 0.9
+            e.meters.append(Meter(f"EL-WS{k + 1:02d}", "electricity", "kWh", "interval", INTERVAL, scope="check",
+                                  rated_max=round(part / 35040.0 * 4, 3), annual_canonical=part))
+        e.meters.sort(key=lambda x: x.meter_id)
+
+
 METER_PREFIX = {"raw_coal": "COAL", "coke": "COKE", "natural_gas": "GAS", "steam": "STEAM"}
 
 
