@@ -119,6 +119,9 @@ CREATE TABLE IF NOT EXISTS raw.readings (
     sent_at           timestamptz NOT NULL
 ) PARTITION BY RANGE (period_end);
 CREATE TABLE IF NOT EXISTS raw.readings_default PARTITION OF raw.readings DEFAULT;
+-- Rows are appended batch after batch, so a BRIN index on batch_id finds the rows of new batches
+-- (incremental staging) for almost no cost at load time; unsummarised block ranges are always read.
+CREATE INDEX IF NOT EXISTS readings_batch_brin ON raw.readings USING brin (batch_id);
 
 CREATE TABLE IF NOT EXISTS raw.totals (
     batch_id          bigint  NOT NULL,

@@ -11,11 +11,13 @@ meters as (
     select * from {{ ref('stg_raw__meters') }}
 ),
 
-intervals as (
-    select * from {{ ref('int_meter_intervals') }}
+-- only the intervals a data-fault rule looks at (missing, rejected, rollover): a partial index on
+-- int_meter_intervals serves them, so the rules do not rescan the whole interval history
+faults as (
+    select * from {{ ref('int_meter_intervals') }} where is_data_fault
 ),
 
--- runs of intervals that never arrived (before estimation), per meter
+-- runs of intervals that never arrived (before estimation), per meter: consecutive missing intervals
 missing_runs as (
     select
         enterprise_id, meter_id,
@@ -23,20 +25,22 @@ missing_runs as (
         max(interval_end) as period_end,
         count(*) as intervals
     from (
-        select
-            *,
-            sum(case when observed_quality_code = 'missing' then 0 else 1 end)
-                over (partition by enterprise_id, meter_id order by interval_start rows unbounded preceding) as island
-        from intervals
-    ) as x
-    where observed_quality_code = 'missing'
-    group by enterprise_id, meter_id, island
+        select *, sum(starts_run) over (partition by enterprise_id, meter_id order by interval_start) as run
+        from (
+            select *,
+                   case when lag(interval_end) over (partition by enterprise_id, meter_id order by interval_start)
+                             = interval_start then 0 else 1 end as starts_run
+            from faults
+            where observed_quality_code = 'missing'
+        ) as x
+    ) as y
+    group by enterprise_id, meter_id, run
 ),
 
 last_received as (
-    select enterprise_id, meter_id, max(interval_end) filter (where is_received) as last_end,
-           mode() within group (order by interval_end - interval_start) as cadence
-    from intervals
+    select d.enterprise_id, d.meter_id, max(d.last_received_end) as last_end, max(c.cadence) as cadence
+    from {{ ref('int_meter_daily') }} as d
+    inner join {{ ref('int_meter_cadence') }} as c using (enterprise_id, meter_id)
     group by 1, 2
 ),
 
@@ -85,7 +89,7 @@ vee_events as (
         enterprise_id, meter_id, interval_start, interval_end,
         'resolved',
         jsonb_build_object('quality_code', quality_code, 'vee_flag', vee_flag, 'observed', observed_consumption)
-    from intervals
+    from faults
     where vee_flag like 'register_reset%' or vee_flag like 'rollover%' or vee_flag like 'meter_replacement%'
        or vee_flag like 'negative%'
 ),
@@ -96,14 +100,16 @@ beyond as (
         enterprise_id, meter_id, min(interval_start) as period_start, max(interval_end) as period_end, count(*) as n,
         max(observed_consumption) as largest
     from (
-        select
-            *,
-            sum(case when vee_flag like 'beyond_rated_max%' then 0 else 1 end)
-                over (partition by enterprise_id, meter_id order by interval_start rows unbounded preceding) as island
-        from intervals
-    ) as x
-    where vee_flag like 'beyond_rated_max%'
-    group by enterprise_id, meter_id, island
+        select *, sum(starts_run) over (partition by enterprise_id, meter_id order by interval_start) as run
+        from (
+            select *,
+                   case when lag(interval_end) over (partition by enterprise_id, meter_id order by interval_start)
+                             = interval_start then 0 else 1 end as starts_run
+            from faults
+            where vee_flag like 'beyond_rated_max%'
+        ) as x
+    ) as y
+    group by enterprise_id, meter_id, run
 ),
 
 beyond_alerts as (

@@ -1,42 +1,112 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='window_replace',
+        window_column='interval_start',
+        indexes=[
+            {'columns': ['enterprise_id', 'meter_id', 'interval_start']},
+            {'columns': ['built_through_batch']},
+        ],
+        post_hook=[
+            "analyze {{ this }}",
+            "{{ ensure_partial_index(this, ['enterprise_id', 'meter_id', 'interval_start'], 'is_data_fault') }}",
+        ],
+    )
+}}
+-- depends_on: {{ ref('stg_raw__meter_versions') }}, {{ ref('stg_raw__readings') }}, {{ ref('stg_raw__meters') }}
 -- One row per meter and expected interval, from the meter's first interval up to the data
 -- watermark (latest period_end received anywhere), with a quality code on every interval:
 -- measured, estimated, missing or rejected. Missing and rejected runs of at most
 -- var('max_estimate_gap_intervals') intervals, with measured neighbours on both sides, are
 -- estimated as the mean of those neighbours; longer runs stay missing (or rejected).
+--
+-- Incremental (macros/incremental_vee.sql): per meter, the windows rebuilt are the spans new batches
+-- changed, widened by max_gap + 1 intervals on each side (an estimate depends on neighbours up to
+-- that far), the tail from the previous watermark to the new one (the grid grows; trailing runs get
+-- longer) and, when old history moves a meter's first interval earlier, the stretch up to where the
+-- grid started before. Each window is computed with max_gap + 1 intervals of context on both sides:
+-- a run cut by the context edge is already longer than max_gap, so it is never estimated — as in a
+-- full build.
 {% set max_gap = var('max_estimate_gap_intervals') %}
-with observed as (
-    select * from {{ ref('int_meter_observations') }}
-),
-
-cadence as (
-    select
-        enterprise_id, meter_id,
-        mode() within group (order by interval_end - interval_start) as cadence,
-        min(interval_start) as first_start
-    from observed
-    group by 1, 2
+with cadence as (
+    select enterprise_id, meter_id, cadence, grid_start, cadence * {{ max_gap + 1 }} as margin
+    from {{ ref('int_meter_cadence') }}
+    where cadence is not null
 ),
 
 watermark as (
-    select max(period_end) as data_watermark from {{ ref('stg_raw__readings') }}
+    select {{ vee_data_watermark() }} as data_watermark
+),
+
+wanted as (
+    {% if is_incremental() %}
+    select s.enterprise_id, s.meter_id, tstzrange(s.span_start - c.margin, s.span_end + c.margin, '[)') as w
+    from ({{ vee_changed_spans(vee_built_through(this)) }}) as s
+    inner join cadence as c using (enterprise_id, meter_id)
+    union all
+    -- the grid grows to the new watermark; the end of the old grid may change (trailing runs)
+    select c.enterprise_id, c.meter_id,
+           tstzrange(coalesce(t.last_start - c.margin, c.grid_start), 'infinity', '[)')
+    from cadence as c
+    left join lateral (
+        select max(interval_start) as last_start
+        from {{ this }} as t
+        where t.enterprise_id = c.enterprise_id and t.meter_id = c.meter_id
+    ) as t on true
+    where t.last_start is null or t.last_start + c.cadence < (select data_watermark from watermark)
+    union all
+    -- old history moved the grid start earlier: build up to where the grid started before
+    select c.enterprise_id, c.meter_id, tstzrange(c.grid_start, t.first_start + c.margin, '[)')
+    from cadence as c
+    inner join lateral (
+        select min(interval_start) as first_start
+        from {{ this }} as t
+        where t.enterprise_id = c.enterprise_id and t.meter_id = c.meter_id
+    ) as t on c.grid_start < t.first_start
+    {% else %}
+    select enterprise_id, meter_id, tstzrange(grid_start, 'infinity', '[)') as w
+    from cadence
+    {% endif %}
+),
+
+windows as (
+    -- merged per meter and clipped to [grid start, watermark)
+    select
+        x.enterprise_id, x.meter_id, c.cadence, c.grid_start, c.margin,
+        greatest(lower(x.w), c.grid_start) as window_start,
+        least(upper(x.w), (select data_watermark from watermark)) as window_end
+    from (
+        select enterprise_id, meter_id, unnest(range_agg(w)) as w
+        from wanted
+        group by 1, 2
+    ) as x
+    inner join cadence as c using (enterprise_id, meter_id)
+    where upper(x.w) > c.grid_start and lower(x.w) < (select data_watermark from watermark)
 ),
 
 grid as (
-    select c.enterprise_id, c.meter_id, g.interval_start, g.interval_start + c.cadence as interval_end, c.cadence
-    from cadence as c
-    cross join watermark as w
-    cross join lateral generate_series(c.first_start, w.data_watermark - c.cadence, c.cadence) as g(interval_start)
+    -- the meter's grid (grid_start + k × cadence) over the window and its context
+    select
+        w.enterprise_id, w.meter_id, w.window_start, w.window_end, g.interval_start,
+        g.interval_start + w.cadence as interval_end, w.cadence
+    from windows as w
+    cross join lateral generate_series(
+        w.grid_start + w.cadence * ceil(greatest(0, extract(epoch from (w.window_start - w.margin - w.grid_start)))
+                                        / extract(epoch from w.cadence)),
+        least(w.window_end + w.margin, (select data_watermark from watermark)) - w.cadence,
+        w.cadence
+    ) as g(interval_start)
 ),
 
 joined as (
     select
-        g.enterprise_id, g.meter_id, g.interval_start, g.interval_end, g.cadence,
+        g.enterprise_id, g.meter_id, g.window_start, g.window_end, g.interval_start, g.interval_end, g.cadence,
         coalesce(o.quality_code, 'missing') as quality_code,
         o.vee_flag,
         o.observed_consumption,
         coalesce(o.is_received, false) as is_received
     from grid as g
-    left join observed as o
+    left join {{ ref('int_meter_observations') }} as o
         on o.enterprise_id = g.enterprise_id and o.meter_id = g.meter_id and o.interval_start = g.interval_start
 ),
 
@@ -44,7 +114,7 @@ islands as (
     select
         *,
         sum(case when quality_code in ('measured', 'estimated') then 1 else 0 end)
-            over (partition by enterprise_id, meter_id order by interval_start rows unbounded preceding) as island
+            over (partition by enterprise_id, meter_id, window_start order by interval_start rows unbounded preceding) as island
     from joined
 ),
 
@@ -52,46 +122,71 @@ runs as (
     select
         *,
         count(*) filter (where quality_code in ('missing', 'rejected'))
-            over (partition by enterprise_id, meter_id, island) as run_length,
+            over (partition by enterprise_id, meter_id, window_start, island) as run_length,
         max(case when quality_code = 'measured' then observed_consumption end)
-            over (partition by enterprise_id, meter_id, island) as before_run
+            over (partition by enterprise_id, meter_id, window_start, island) as before_run
     from islands
 ),
 
 good as (
     -- the measured interval that ends a run starts the next island: key it by the run's island
-    select enterprise_id, meter_id, island - 1 as run_island, observed_consumption as after_run
+    select enterprise_id, meter_id, window_start, island - 1 as run_island, observed_consumption as after_run
     from islands
     where quality_code = 'measured'
+),
+
+vee as (
+    select
+        r.enterprise_id,
+        r.meter_id,
+        r.window_start,
+        r.window_end,
+        r.interval_start,
+        r.interval_end,
+        case
+            when r.quality_code in ('measured', 'estimated') then r.observed_consumption
+            when r.run_length <= {{ max_gap }} and r.before_run is not null and g.after_run is not null
+                then (r.before_run + g.after_run) / 2.0
+        end as consumption,
+        case
+            when r.quality_code in ('measured', 'estimated') then r.quality_code
+            when r.run_length <= {{ max_gap }} and r.before_run is not null and g.after_run is not null then 'estimated'
+            else r.quality_code
+        end as quality_code,
+        case
+            when r.quality_code in ('missing', 'rejected') and r.run_length <= {{ max_gap }}
+                and r.before_run is not null and g.after_run is not null then coalesce(r.vee_flag || '; ', '') || 'gap_estimated'
+            when r.quality_code = 'missing' then 'gap_not_estimated'
+            else r.vee_flag
+        end as vee_flag,
+        r.quality_code as observed_quality_code,
+        r.observed_consumption,
+        r.is_received,
+        -- capped: every run longer than the estimation limit is alike (never estimated)
+        case when r.quality_code in ('missing', 'rejected') then least(r.run_length, {{ max_gap + 1 }}) end as run_length
+    from runs as r
+    left join good as g
+        on g.enterprise_id = r.enterprise_id and g.meter_id = r.meter_id and g.window_start = r.window_start
+        and g.run_island = r.island
+    where r.interval_start >= r.window_start and r.interval_start < r.window_end
 )
 
 select
-    r.enterprise_id,
-    r.meter_id,
-    r.interval_start,
-    r.interval_end,
-    {{ local_date('r.interval_start') }} as local_date,
-    {{ local_month('r.interval_start') }} as local_month,
-    case
-        when r.quality_code in ('measured', 'estimated') then r.observed_consumption
-        when r.run_length <= {{ max_gap }} and r.before_run is not null and g.after_run is not null
-            then (r.before_run + g.after_run) / 2.0
-    end as consumption,
-    case
-        when r.quality_code in ('measured', 'estimated') then r.quality_code
-        when r.run_length <= {{ max_gap }} and r.before_run is not null and g.after_run is not null then 'estimated'
-        else r.quality_code
-    end as quality_code,
-    case
-        when r.quality_code in ('missing', 'rejected') and r.run_length <= {{ max_gap }}
-            and r.before_run is not null and g.after_run is not null then coalesce(r.vee_flag || '; ', '') || 'gap_estimated'
-        when r.quality_code = 'missing' then 'gap_not_estimated'
-        else r.vee_flag
-    end as vee_flag,
-    r.quality_code as observed_quality_code,
-    r.observed_consumption,
-    r.is_received,
-    case when r.quality_code in ('missing', 'rejected') then r.run_length end as run_length
-from runs as r
-left join good as g
-    on g.enterprise_id = r.enterprise_id and g.meter_id = r.meter_id and g.run_island = r.island
+    enterprise_id,
+    meter_id,
+    interval_start,
+    interval_end,
+    {{ local_date('interval_start') }} as local_date,
+    {{ local_month('interval_start') }} as local_month,
+    consumption,
+    quality_code,
+    vee_flag,
+    observed_quality_code,
+    observed_consumption,
+    is_received,
+    run_length,
+    -- what the data-fault alerts look at (a partial index serves them)
+    observed_quality_code in ('missing', 'rejected') or coalesce(vee_flag like 'rollover%', false) as is_data_fault,
+    {{ vee_current_batch() }} as built_through_batch
+    {% if is_incremental() %}, window_start, window_end{% endif %}
+from vee

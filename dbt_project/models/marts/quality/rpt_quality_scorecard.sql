@@ -5,11 +5,10 @@
 with readings as (
     select
         enterprise_id,
-        {{ local_month('period_start') }} as month,
-        count(*) as readings,
-        count(*) filter (where sent_at - period_end <= interval '1 hour') as on_time
-    from {{ ref('stg_raw__readings') }}
-    where period_start is not null
+        local_month as month,
+        sum(readings_sent) as readings,
+        sum(readings_on_time) as on_time
+    from {{ ref('int_meter_daily') }}
     group by 1, 2
 ),
 
@@ -21,7 +20,7 @@ rejected as (
 ),
 
 loaded as (
-    select enterprise_id, count(*) as loaded_rows from {{ source('raw', 'readings') }} group by 1
+    select enterprise_id, sum(rows_loaded) as loaded_rows from {{ ref('int_raw_reading_counts') }} group by 1
 ),
 
 calibration as (

@@ -1,0 +1,157 @@
+{#
+  Incremental VEE (issue 5): a build recomputes only the meter time spans that new load batches can
+  have changed, so a batch costs about its own size whatever periods it covers.
+
+  State: every row of an incremental VEE model carries `built_through_batch`, the highest load batch
+  staged when the row was built; the model's state is the highest value in it. A build that fails
+  half-way leaves the state where it was, and the next build recomputes from there (the window
+  replacement is idempotent), so nothing is ever skipped.
+#}
+
+{# The load batch this build goes through: the latest batch that reached staging. #}
+{% macro vee_current_batch() -%}
+    (select coalesce(max(batch_id), 0) from {{ ref('stg_raw__readings') }})
+{%- endmacro %}
+
+{# The state of an incremental model: the batch it was last built through (0 when empty). Read when the
+   model is compiled, just before it runs, and written into the SQL as a number, so the planner sees
+   how selective `batch_id > state` is and uses the index. #}
+{% macro vee_built_through(relation, column='built_through_batch') -%}
+    {%- if execute -%}
+        {%- set result = run_query('select coalesce(max(' ~ column ~ '), 0) from ' ~ relation) -%}
+        {{- result.columns[0].values()[0] | int -}}
+    {%- else -%}
+        0
+    {%- endif -%}
+{%- endmacro %}
+
+{# The data watermark: latest period_end received anywhere. #}
+{% macro vee_data_watermark() -%}
+    (select max(period_end) from {{ ref('stg_raw__readings') }})
+{%- endmacro %}
+
+{#
+  Per meter, the spans [span_start, span_end) of interval_start whose observations the readings staged
+  after `since_batch` can have changed. Changed readings are grouped into islands (a new island where
+  they are more than a day apart, so a batch of old history plus today's readings are two small spans,
+  not years); a register span is widened to the previous reading (the step into the island starts
+  there) and to the next one (the step out of it now starts at a changed reading). A meter whose
+  metadata changed (reading type, multiplier, register or rated maximum, installation, unit) is
+  rebuilt whole.
+#}
+{% macro vee_changed_spans(since_batch) %}
+    with changed as (
+        select enterprise_id, meter_id, coalesce(period_start, period_end) as reading_start, period_end
+        from {{ ref('stg_raw__readings') }}
+        where batch_id > {{ since_batch }}
+    ),
+
+    marked as (
+        select
+            *,
+            case when period_end - lag(period_end) over w <= interval '1 day' then 0 else 1 end as starts_island
+        from changed
+        window w as (partition by enterprise_id, meter_id order by period_end)
+    ),
+
+    islands as (
+        select
+            enterprise_id, meter_id,
+            min(reading_start) as first_start, min(period_end) as first_end, max(period_end) as last_end
+        from (
+            select *, sum(starts_island) over (partition by enterprise_id, meter_id order by period_end) as island
+            from marked
+        ) as x
+        group by enterprise_id, meter_id, island
+    ),
+
+    versions as (
+        select
+            enterprise_id, meter_id, batch_id,
+            row(reading_type, multiplier, register_max, rated_max, installed_at, unit_factor)::text as vee_attributes,
+            lag(row(reading_type, multiplier, register_max, rated_max, installed_at, unit_factor)::text)
+                over (partition by enterprise_id, meter_id order by batch_id, row_number) as previous_attributes
+        from {{ ref('stg_raw__meter_versions') }}
+    )
+
+    select
+        i.enterprise_id, i.meter_id,
+        case when m.reading_type = 'register' then coalesce(p.previous_end, i.first_end) else i.first_start end as span_start,
+        case when m.reading_type = 'register' then coalesce(n.next_end, i.last_end) else i.last_end end as span_end
+    from islands as i
+    inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
+    left join lateral (
+        select max(r.period_end) as previous_end
+        from {{ ref('stg_raw__readings') }} as r
+        where r.enterprise_id = i.enterprise_id and r.meter_id = i.meter_id and r.period_end < i.first_end
+    ) as p on m.reading_type = 'register'
+    left join lateral (
+        select min(r.period_end) as next_end
+        from {{ ref('stg_raw__readings') }} as r
+        where r.enterprise_id = i.enterprise_id and r.meter_id = i.meter_id and r.period_end > i.last_end
+    ) as n on m.reading_type = 'register'
+
+    union all
+
+    select distinct enterprise_id, meter_id, '-infinity'::timestamptz, 'infinity'::timestamptz
+    from versions
+    where batch_id > {{ since_batch }} and previous_attributes is distinct from vee_attributes
+{% endmacro %}
+
+{#
+  Custom incremental strategy: the model's incremental SQL returns, with every row, the window
+  [window_start, window_end) of `window_column` it rebuilt for its meter. Every row of the target in
+  those windows is replaced (also rows that no longer exist), in the build's transaction. Rows carry
+  the window only in the temporary relation; the target keeps its own columns.
+#}
+{% macro get_incremental_window_replace_sql(arg_dict) %}
+    {%- set target = arg_dict["target_relation"] -%}
+    {%- set source = arg_dict["temp_relation"] -%}
+    {%- set column = config.require('window_column') -%}
+    {%- set dest_cols_csv = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
+    delete from {{ target }} as t
+    using (select distinct enterprise_id, meter_id, window_start, window_end from {{ source }}) as w
+    where t.enterprise_id = w.enterprise_id and t.meter_id = w.meter_id
+      and t.{{ column }} >= w.window_start and t.{{ column }} < w.window_end;
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    select {{ dest_cols_csv }} from {{ source }};
+{% endmacro %}
+
+{#
+  Data tests on the large incremental models look at the rows of the latest build (a full refresh
+  tests them all): a test config `where: "__latest_build__"` becomes that filter.
+#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where') -%}
+    {%- if where -%}
+        {%- if '__latest_build__' in where -%}
+            {%- set where = where | replace('__latest_build__',
+                'built_through_batch = (select max(built_through_batch) from ' ~ relation ~ ')') -%}
+        {%- endif -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ where }}) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+  A partial index, created once per table (a full refresh builds a new table, which gets its own).
+  Postgres names it; the check looks for an index with this predicate on this very table.
+#}
+{% macro ensure_partial_index(relation, columns, predicate) -%}
+do $$
+begin
+    if not exists (
+        select 1 from pg_indexes
+        where schemaname = '{{ relation.schema }}' and tablename = '{{ relation.identifier }}'
+          and indexdef like '%WHERE {{ predicate }}%'
+    ) then
+        execute 'create index on {{ relation }} ({{ columns | join(", ") }}) where {{ predicate }}';
+    end if;
+end
+$$
+{%- endmacro %}

@@ -1,0 +1,68 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['enterprise_id', 'meter_id'],
+        incremental_strategy='delete+insert',
+    )
+}}
+-- depends_on: {{ ref('stg_raw__meter_versions') }}, {{ ref('stg_raw__readings') }}, {{ ref('stg_raw__meters') }}
+-- Per meter: its cadence (the most common reading interval: period_end - period_start for interval
+-- meters, the step between consecutive readings for register meters) and where its interval grid
+-- starts (its first interval). The cadence is determined from all of a meter's readings when the
+-- meter is first seen with enough readings, and again when its metadata changes or on a full
+-- refresh; later batches only move the grid start earlier (old history arriving). One row per meter.
+{% set since = vee_built_through(this) if is_incremental() else '0' %}
+with changed as (
+    select enterprise_id, meter_id, min(coalesce(period_start, period_end)) as first_reading_start, min(period_end) as first_end
+    from {{ ref('stg_raw__readings') }}
+    where batch_id > {{ since }}
+    group by 1, 2
+),
+
+to_determine as (
+    -- meters whose cadence is (re)determined from all their readings in this build
+    select c.enterprise_id, c.meter_id
+    from changed as c
+    {% if is_incremental() %}
+    left join {{ this }} as t using (enterprise_id, meter_id)
+    where t.cadence is null
+       or exists (
+            select 1 from ({{ vee_changed_spans(since) }}) as s
+            where s.enterprise_id = c.enterprise_id and s.meter_id = c.meter_id and s.span_start = '-infinity'
+       )
+    {% endif %}
+),
+
+steps as (
+    select
+        r.enterprise_id, r.meter_id, m.reading_type, r.period_start, r.period_end,
+        r.period_end - lag(r.period_end) over (partition by r.enterprise_id, r.meter_id order by r.period_end) as step
+    from {{ ref('stg_raw__readings') }} as r
+    inner join to_determine as d using (enterprise_id, meter_id)
+    inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
+),
+
+determined as (
+    select
+        enterprise_id, meter_id,
+        mode() within group (order by case when reading_type = 'register' then step else period_end - period_start end) as cadence,
+        min(case when reading_type = 'register' then period_end else period_start end) as grid_start
+    from steps
+    group by 1, 2
+)
+
+select
+    c.enterprise_id,
+    c.meter_id,
+    coalesce(d.cadence{% if is_incremental() %}, t.cadence{% endif %}) as cadence,
+    -- register meters: the first interval starts at the first reading (its value opens the register);
+    -- interval meters: at the first reading's period_start
+    least(d.grid_start{% if is_incremental() %}, t.grid_start{% endif %},
+          case when m.reading_type = 'register' then c.first_end else c.first_reading_start end) as grid_start,
+    {{ vee_current_batch() }} as built_through_batch
+from changed as c
+inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
+left join determined as d using (enterprise_id, meter_id)
+{% if is_incremental() %}
+left join {{ this }} as t using (enterprise_id, meter_id)
+{% endif %}
