@@ -163,3 +163,21 @@ def test_invalid_arguments_are_refused(tmp_path):
         simulate(tmp_path, faults="some")
     with pytest.raises(ValueError, match="unknown pilot region"):
         simulate(tmp_path, regions=["999999"])
+
+
+def test_meters_per_enterprise_pads_with_workshop_check_meters(tmp_path):
+    """--meters-per-enterprise N: every enterprise has at least N meters; the added ones are 15-minute
+    workshop electricity sub-meters in scope `check` (never added to a total), with readings."""
+    summary = simulate(tmp_path, enterprises=4, start=date(2026, 1, 1), days=1, seed=3, faults="none",
+                       meters_per_enterprise=10)
+    with open(tmp_path / "meters.csv", newline="", encoding="utf-8") as f:
+        meters = list(csv.DictReader(f))
+    per_enterprise: dict[str, int] = {}
+    for m in meters:
+        per_enterprise[m["enterprise_id"]] = per_enterprise.get(m["enterprise_id"], 0) + 1
+    assert len(per_enterprise) == 4 and min(per_enterprise.values()) >= 10
+    assert summary["meters"] == len(meters)
+    workshop = [m for m in meters if m["meter_id"].startswith("EL-WS")]
+    assert workshop and {m["scope"] for m in workshop} == {"check"}
+    read = {line.split(",")[1] for path in tmp_path.rglob("readings*.csv") for line in path.read_text().splitlines()[1:]}
+    assert {m["meter_id"] for m in workshop} <= read
