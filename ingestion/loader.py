@@ -26,7 +26,7 @@ from stdnum.cn import uscc
 from . import contract
 from .parse import ROW, Lines, Parsed, parse_jsonl, parse_records, split_fields, split_lines
 from .reference import Reference, load_reference
-from .schema import ensure_reading_partitions, existing_reading_partitions
+from .schema import ensure_reading_partitions, existing_reading_partitions, hold_batch_in_flight
 from .validate import Context, check, describe_duplicates, dt_col, split_duplicates
 
 COPY_CHUNK_ROWS = 50000
@@ -191,6 +191,7 @@ def load_parsed(
         months_ready = existing_reading_partitions(conn) if entity_name == "readings" else set()
         conn.commit()
         with conn.cursor() as cur:
+            hold_batch_in_flight(conn)
             try:
                 batch_id = cur.execute(
                     "INSERT INTO audit.ingest_batches (source, source_name, entity, content_sha256, size_bytes, "

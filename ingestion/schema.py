@@ -13,6 +13,14 @@ def ensure_raw_schema(conn: psycopg.Connection) -> None:
     conn.execute(ddl)
 
 
+def hold_batch_in_flight(conn: psycopg.Connection) -> None:
+    """Mark this transaction as loading a batch until it ends (shared advisory lock). Incremental
+    staging takes the same lock exclusively before it reads raw (dbt pre-hook), so it waits for the
+    batches in flight and never sees a later batch id commit before an earlier one: a batch that
+    commits late can never fall behind staging's state and be skipped."""
+    conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('iem.batches_in_flight'))")
+
+
 def month_start(d: date) -> date:
     return d.replace(day=1)
 

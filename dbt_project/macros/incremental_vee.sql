@@ -8,6 +8,16 @@
   replacement is idempotent), so nothing is ever skipped.
 #}
 
+{#
+  Batch ids are given out when a load starts, so batch b can commit after batch b + 1. A model that
+  reads raw by `batch_id > state` first waits for the loads in flight (they hold a shared advisory
+  lock for their transaction: ingestion.schema.hold_batch_in_flight) and keeps new ones waiting until
+  it commits, so no batch can commit behind its state and be skipped.
+#}
+{% macro wait_for_batches_in_flight() -%}
+    select pg_advisory_xact_lock(hashtext('iem.batches_in_flight'))
+{%- endmacro %}
+
 {# The load batch this build goes through: the latest batch that reached staging. #}
 {% macro vee_current_batch() -%}
     (select coalesce(max(batch_id), 0) from {{ ref('stg_raw__readings') }})

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key=['batch_id', 'enterprise_id'],
         incremental_strategy='delete+insert',
+        pre_hook=["{{ wait_for_batches_in_flight() }}"],
     )
 }}
 -- Readings loaded per load batch and enterprise (every version, as landed in raw): the validity

@@ -10,6 +10,7 @@
             {'columns': ['built_through_batch']},
             {'columns': ['period_end']},
         ],
+        pre_hook=["{{ wait_for_batches_in_flight() }}"],
         post_hook=["analyze {{ this }}"],
     )
 }}
