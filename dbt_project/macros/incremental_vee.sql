@@ -18,6 +18,12 @@
     select pg_advisory_xact_lock(hashtext('iem.batches_in_flight'))
 {%- endmacro %}
 
+{#
+  The incremental VEE models analyse themselves after every build (post_hook): the next model is
+  planned against fresh statistics. Without them, PostgreSQL 18 (the embedded server) planned the
+  first interval build over a never-analysed observations table into a run of many minutes.
+#}
+
 {# The load batch this build goes through: the latest batch that reached staging. #}
 {% macro vee_current_batch() -%}
     (select coalesce(max(batch_id), 0) from {{ ref('stg_raw__readings') }})
@@ -119,6 +125,8 @@
     {%- set source = arg_dict["temp_relation"] -%}
     {%- set column = config.require('window_column') -%}
     {%- set dest_cols_csv = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
+    analyze {{ source }};
+
     delete from {{ target }} as t
     using (select distinct enterprise_id, meter_id, window_start, window_end from {{ source }}) as w
     where t.enterprise_id = w.enterprise_id and t.meter_id = w.meter_id

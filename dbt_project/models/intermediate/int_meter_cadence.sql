@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key=['enterprise_id', 'meter_id'],
         incremental_strategy='delete+insert',
+        post_hook=["analyze {{ this }}"],
     )
 }}
 -- depends_on: {{ ref('stg_raw__meter_versions') }}, {{ ref('stg_raw__readings') }}, {{ ref('stg_raw__meters') }}

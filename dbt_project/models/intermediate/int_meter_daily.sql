@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key=['enterprise_id', 'meter_id', 'local_date'],
         incremental_strategy='delete+insert',
+        post_hook=["analyze {{ this }}"],
     )
 }}
 -- Per meter and local day: consumption (measured + estimated), the estimated part, the completeness

@@ -113,26 +113,24 @@ joined as (
 islands as (
     select
         *,
-        sum(case when quality_code in ('measured', 'estimated') then 1 else 0 end)
-            over (partition by enterprise_id, meter_id, window_start order by interval_start rows unbounded preceding) as island
+        sum(case when quality_code in ('measured', 'estimated') then 1 else 0 end) over w as island,
+        -- the next interval's measured value: for the last interval of a run, the measured neighbour after it
+        lead(case when quality_code = 'measured' then observed_consumption end) over w as next_measured
     from joined
+    window w as (partition by enterprise_id, meter_id, window_start order by interval_start rows unbounded preceding)
 ),
 
 runs as (
+    -- an island is one measured/estimated interval and the run of missing/rejected ones after it: the
+    -- run's neighbours are the island's own measured value and the next measured value after its end
     select
         *,
         count(*) filter (where quality_code in ('missing', 'rejected'))
             over (partition by enterprise_id, meter_id, window_start, island) as run_length,
         max(case when quality_code = 'measured' then observed_consumption end)
-            over (partition by enterprise_id, meter_id, window_start, island) as before_run
+            over (partition by enterprise_id, meter_id, window_start, island) as before_run,
+        max(next_measured) over (partition by enterprise_id, meter_id, window_start, island) as after_run
     from islands
-),
-
-good as (
-    -- the measured interval that ends a run starts the next island: key it by the run's island
-    select enterprise_id, meter_id, window_start, island - 1 as run_island, observed_consumption as after_run
-    from islands
-    where quality_code = 'measured'
 ),
 
 vee as (
@@ -145,17 +143,17 @@ vee as (
         r.interval_end,
         case
             when r.quality_code in ('measured', 'estimated') then r.observed_consumption
-            when r.run_length <= {{ max_gap }} and r.before_run is not null and g.after_run is not null
-                then (r.before_run + g.after_run) / 2.0
+            when r.run_length <= {{ max_gap }} and r.before_run is not null and r.after_run is not null
+                then (r.before_run + r.after_run) / 2.0
         end as consumption,
         case
             when r.quality_code in ('measured', 'estimated') then r.quality_code
-            when r.run_length <= {{ max_gap }} and r.before_run is not null and g.after_run is not null then 'estimated'
+            when r.run_length <= {{ max_gap }} and r.before_run is not null and r.after_run is not null then 'estimated'
             else r.quality_code
         end as quality_code,
         case
             when r.quality_code in ('missing', 'rejected') and r.run_length <= {{ max_gap }}
-                and r.before_run is not null and g.after_run is not null then coalesce(r.vee_flag || '; ', '') || 'gap_estimated'
+                and r.before_run is not null and r.after_run is not null then coalesce(r.vee_flag || '; ', '') || 'gap_estimated'
             when r.quality_code = 'missing' then 'gap_not_estimated'
             else r.vee_flag
         end as vee_flag,
@@ -165,9 +163,6 @@ vee as (
         -- capped: every run longer than the estimation limit is alike (never estimated)
         case when r.quality_code in ('missing', 'rejected') then least(r.run_length, {{ max_gap + 1 }}) end as run_length
     from runs as r
-    left join good as g
-        on g.enterprise_id = r.enterprise_id and g.meter_id = r.meter_id and g.window_start = r.window_start
-        and g.run_island = r.island
     where r.interval_start >= r.window_start and r.interval_start < r.window_end
 )
 

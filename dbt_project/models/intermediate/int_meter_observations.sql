@@ -7,6 +7,7 @@
             {'columns': ['enterprise_id', 'meter_id', 'interval_start']},
             {'columns': ['built_through_batch']},
         ],
+        post_hook=["analyze {{ this }}"],
     )
 }}
 -- depends_on: {{ ref('stg_raw__meter_versions') }}, {{ ref('stg_raw__readings') }}, {{ ref('stg_raw__meters') }}
