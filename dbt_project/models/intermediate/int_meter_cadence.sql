@@ -39,7 +39,10 @@ steps as (
         r.enterprise_id, r.meter_id, m.reading_type, r.period_start, r.period_end,
         r.period_end - lag(r.period_end) over (partition by r.enterprise_id, r.meter_id order by r.period_end) as step
     from {{ ref('stg_raw__readings') }} as r
+    {% if is_incremental() %}
+    -- few meters: their readings through the (enterprise_id, meter_id, period_end) index
     inner join to_determine as d using (enterprise_id, meter_id)
+    {% endif %}
     inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
 ),
 
