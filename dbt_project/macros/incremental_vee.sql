@@ -79,15 +79,6 @@
             from marked
         ) as x
         group by enterprise_id, meter_id, island
-    ),
-
-    versions as (
-        select
-            enterprise_id, meter_id, batch_id,
-            row(reading_type, multiplier, register_max, rated_max, installed_at, unit_factor)::text as vee_attributes,
-            lag(row(reading_type, multiplier, register_max, rated_max, installed_at, unit_factor)::text)
-                over (partition by enterprise_id, meter_id order by batch_id, row_number) as previous_attributes
-        from {{ ref('stg_raw__meter_versions') }}
     )
 
     select
@@ -109,8 +100,22 @@
 
     union all
 
-    select distinct enterprise_id, meter_id, '-infinity'::timestamptz, 'infinity'::timestamptz
-    from versions
+    select enterprise_id, meter_id, '-infinity'::timestamptz, 'infinity'::timestamptz
+    from ({{ vee_meters_with_changed_metadata(since_batch) }}) as changed_meters
+{% endmacro %}
+
+{# Meters whose VEE metadata (reading type, multiplier, register or rated maximum, installation, unit
+   factor) differs in a version loaded after `since_batch` from the version before it (new meters too). #}
+{% macro vee_meters_with_changed_metadata(since_batch) %}
+    select distinct enterprise_id, meter_id
+    from (
+        select
+            enterprise_id, meter_id, batch_id,
+            row(reading_type, multiplier, register_max, rated_max, installed_at, unit_factor)::text as vee_attributes,
+            lag(row(reading_type, multiplier, register_max, rated_max, installed_at, unit_factor)::text)
+                over (partition by enterprise_id, meter_id order by batch_id, row_number) as previous_attributes
+        from {{ ref('stg_raw__meter_versions') }}
+    ) as versions
     where batch_id > {{ since_batch }} and previous_attributes is distinct from vee_attributes
 {% endmacro %}
 

@@ -24,16 +24,7 @@ missing_runs as (
         min(interval_start) as period_start,
         max(interval_end) as period_end,
         count(*) as intervals
-    from (
-        select *, sum(starts_run) over (partition by enterprise_id, meter_id order by interval_start) as run
-        from (
-            select *,
-                   case when lag(interval_end) over (partition by enterprise_id, meter_id order by interval_start)
-                             = interval_start then 0 else 1 end as starts_run
-            from faults
-            where observed_quality_code = 'missing'
-        ) as x
-    ) as y
+    from ({{ numbered_runs('faults', "observed_quality_code = 'missing'") }}) as x
     group by enterprise_id, meter_id, run
 ),
 
@@ -99,16 +90,7 @@ beyond as (
     select
         enterprise_id, meter_id, min(interval_start) as period_start, max(interval_end) as period_end, count(*) as n,
         max(observed_consumption) as largest
-    from (
-        select *, sum(starts_run) over (partition by enterprise_id, meter_id order by interval_start) as run
-        from (
-            select *,
-                   case when lag(interval_end) over (partition by enterprise_id, meter_id order by interval_start)
-                             = interval_start then 0 else 1 end as starts_run
-            from faults
-            where vee_flag like 'beyond_rated_max%'
-        ) as x
-    ) as y
+    from ({{ numbered_runs('faults', "vee_flag like 'beyond_rated_max%'") }}) as x
     group by enterprise_id, meter_id, run
 ),
 

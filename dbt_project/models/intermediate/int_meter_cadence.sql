@@ -26,11 +26,8 @@ to_determine as (
     from changed as c
     {% if is_incremental() %}
     left join {{ this }} as t using (enterprise_id, meter_id)
-    where t.cadence is null
-       or exists (
-            select 1 from ({{ vee_changed_spans(since) }}) as s
-            where s.enterprise_id = c.enterprise_id and s.meter_id = c.meter_id and s.span_start = '-infinity'
-       )
+    left join ({{ vee_meters_with_changed_metadata(since) }}) as v using (enterprise_id, meter_id)
+    where t.cadence is null or v.meter_id is not null
     {% endif %}
 ),
 
