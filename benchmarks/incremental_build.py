@@ -8,6 +8,7 @@ builds is the figure. Sizes are stated in the output. Usage:
 
     python -m benchmarks.incremental_build --enterprises 100 --meters-per-enterprise 10 --history-days 90 [--json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,10 +34,17 @@ def _split_last_day(feed: Path, new_day_dir: Path, last_day: date) -> int:
     moved = 0
     for path in sorted(feed.rglob("readings_*.csv")):
         frame = pl.read_csv(path, infer_schema_length=0)
-        starts = (pl.coalesce(pl.col("period_start"), pl.col("period_end")).str.replace(" ", "T")
-                  .str.replace("Z$", "+00:00").str.replace(r"T(\d{2}:\d{2})([+-])", "T${1}:00${2}"))
-        day = (starts.str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", time_zone="UTC", strict=False)
-               .dt.convert_time_zone("Asia/Shanghai").dt.date())
+        starts = (
+            pl.coalesce(pl.col("period_start"), pl.col("period_end"))
+            .str.replace(" ", "T")
+            .str.replace("Z$", "+00:00")
+            .str.replace(r"T(\d{2}:\d{2})([+-])", "T${1}:00${2}")
+        )
+        day = (
+            starts.str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", time_zone="UTC", strict=False)
+            .dt.convert_time_zone("Asia/Shanghai")
+            .dt.date()
+        )
         new = frame.filter(day == last_day)
         if new.is_empty():
             continue
@@ -52,8 +60,15 @@ def measure(cluster_url: str, enterprises: int, history_days: int, meters: int, 
     with scratch_database(cluster_url, "iem_bench_inc") as url:
         with tempfile.TemporaryDirectory() as tmp:
             feed, new_day = Path(tmp) / "feed", Path(tmp) / "new_day"
-            world = simulate(feed, enterprises=enterprises, start=START, days=history_days + 1, seed=seed, faults="none",
-                             meters_per_enterprise=meters)
+            world = simulate(
+                feed,
+                enterprises=enterprises,
+                start=START,
+                days=history_days + 1,
+                seed=seed,
+                faults="none",
+                meters_per_enterprise=meters,
+            )
             new_rows = _split_last_day(feed, new_day, START + timedelta(days=history_days))
             base = ingest_path(url, feed).to_dict()
             t0 = time.perf_counter()
@@ -63,31 +78,45 @@ def measure(cluster_url: str, enterprises: int, history_days: int, meters: int, 
             t0 = time.perf_counter()
             run_dbt(["build", "--quiet"], url)
             new_day_build = time.perf_counter() - t0
-        return {"history_days": history_days, "enterprises": enterprises, "meters": world["meters"],
-                "readings_held": base["rows_loaded"],
-                "new_day_readings": new_rows, "initial_build_s": round(initial_build, 2),
-                "new_day_build_s": round(new_day_build, 2)}
+        return {
+            "history_days": history_days,
+            "enterprises": enterprises,
+            "meters": world["meters"],
+            "readings_held": base["rows_loaded"],
+            "new_day_readings": new_rows,
+            "initial_build_s": round(initial_build, 2),
+            "new_day_build_s": round(new_day_build, 2),
+        }
 
 
 def run(cluster_url: str, enterprises: int, history_days: int, meters: int) -> dict:
     small = measure(cluster_url, enterprises, 1, meters)
     large = measure(cluster_url, enterprises, history_days, meters)
-    return {"one_day": small, "history": large,
-            "new_day_build_ratio": round(large["new_day_build_s"] / small["new_day_build_s"], 2)}
+    return {
+        "one_day": small,
+        "history": large,
+        "new_day_build_ratio": round(large["new_day_build_s"] / small["new_day_build_s"], 2),
+    }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--enterprises", type=int, default=100)
     p.add_argument("--history-days", type=int, default=90)
-    p.add_argument("--meters-per-enterprise", type=int, default=10,
-                   help="pad each enterprise with workshop sub-meters up to this many meters (issue 5: 10)")
+    p.add_argument(
+        "--meters-per-enterprise",
+        type=int,
+        default=10,
+        help="pad each enterprise with workshop sub-meters up to this many meters (issue 5: 10)",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     result = run(database_url(), args.enterprises, args.history_days, args.meters_per_enterprise)
     for case in (result["one_day"], result["history"]):
-        print(f"{case['history_days']:>4} days held ({case['meters']:,} meters, {case['readings_held']:,} readings): new day "
-              f"({case['new_day_readings']:,} readings) built in {case['new_day_build_s']} s")
+        print(
+            f"{case['history_days']:>4} days held ({case['meters']:,} meters, {case['readings_held']:,} readings): new day "
+            f"({case['new_day_readings']:,} readings) built in {case['new_day_build_s']} s"
+        )
     print(f"ratio {args.history_days} days / 1 day: {result['new_day_build_ratio']}x")
     if args.json:
         print(json.dumps(result))

@@ -8,6 +8,7 @@
 Each runs in a fresh database on the same cluster. Usage: `iem bench --rows N [--json]` or
 `python -m benchmarks.ingest_throughput --rows N`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,26 +40,38 @@ def generate(folder: Path, rows: int, meters_per_enterprise: int = 20) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "enterprises.csv").write_text(
         "enterprise_id,name,region_code,industry_code,declared_tce\n"
-        + "".join(f"{e},Bench enterprise {i},130100,C31,20000\n" for i, e in enumerate(ids)), encoding="utf-8")
+        + "".join(f"{e},Bench enterprise {i},130100,C31,20000\n" for i, e in enumerate(ids)),
+        encoding="utf-8",
+    )
     meters = [(ids[m % n_ent], f"EL-{m:05d}") for m in range(n_meters)]
     (folder / "meters.csv").write_text(
         "enterprise_id,meter_id,energy_code,unit,reading_type\n"
-        + "".join(f"{e},{m},electricity,kWh,interval\n" for e, m in meters), encoding="utf-8")
+        + "".join(f"{e},{m},electricity,kWh,interval\n" for e, m in meters),
+        encoding="utf-8",
+    )
     idx = pl.int_range(0, rows, eager=True)
     meter_idx = idx % n_meters
     step = idx // n_meters
     base = pl.datetime(2026, 1, 1, time_zone="Asia/Shanghai")
     fmt = "%Y-%m-%dT%H:%M:%S+08:00"
-    frame = pl.DataFrame({"m": meter_idx, "s": step}).select(
-        pl.col("m").replace_strict(list(range(n_meters)), [e for e, _ in meters]).alias("enterprise_id"),
-        pl.col("m").replace_strict(list(range(n_meters)), [m for _, m in meters]).alias("meter_id"),
-        (base + pl.duration(minutes=15 * pl.col("s"))).alias("_start"),
-        ((pl.col("m") * 7 + pl.col("s") * 13) % 1000 / 10 + 50).round(2).cast(pl.String).alias("value"),
-    ).select(
-        "enterprise_id", "meter_id", pl.col("_start").dt.strftime(fmt).alias("period_start"),
-        (pl.col("_start") + pl.duration(minutes=15)).dt.strftime(fmt).alias("period_end"), "value",
-        pl.lit("kWh").alias("unit"), pl.lit("measured").alias("quality"),
-        (pl.col("_start") + pl.duration(minutes=20)).dt.strftime(fmt).alias("sent_at"),
+    frame = (
+        pl.DataFrame({"m": meter_idx, "s": step})
+        .select(
+            pl.col("m").replace_strict(list(range(n_meters)), [e for e, _ in meters]).alias("enterprise_id"),
+            pl.col("m").replace_strict(list(range(n_meters)), [m for _, m in meters]).alias("meter_id"),
+            (base + pl.duration(minutes=15 * pl.col("s"))).alias("_start"),
+            ((pl.col("m") * 7 + pl.col("s") * 13) % 1000 / 10 + 50).round(2).cast(pl.String).alias("value"),
+        )
+        .select(
+            "enterprise_id",
+            "meter_id",
+            pl.col("_start").dt.strftime(fmt).alias("period_start"),
+            (pl.col("_start") + pl.duration(minutes=15)).dt.strftime(fmt).alias("period_end"),
+            "value",
+            pl.lit("kWh").alias("unit"),
+            pl.lit("measured").alias("quality"),
+            (pl.col("_start") + pl.duration(minutes=20)).dt.strftime(fmt).alias("sent_at"),
+        )
     )
     path = folder / "readings_bench.csv"
     frame.write_csv(path)
@@ -107,8 +120,11 @@ def run(cluster_url: str, rows: int, *, with_pandas: bool = True) -> dict:
                 with engine.begin() as c:
                     c.exec_driver_sql(PLAIN_TABLE)
                 t0 = time.perf_counter()
-                frame = pd.read_csv(readings, dtype={"enterprise_id": str, "meter_id": str, "value": float},
-                                    parse_dates=["period_start", "period_end", "sent_at"])
+                frame = pd.read_csv(
+                    readings,
+                    dtype={"enterprise_id": str, "meter_id": str, "value": float},
+                    parse_dates=["period_start", "period_end", "sent_at"],
+                )
                 frame.to_sql("bench_readings", engine, if_exists="append", index=False, chunksize=50_000)
                 pandas_s = time.perf_counter() - t0
                 engine.dispose()

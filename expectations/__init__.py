@@ -1,5 +1,6 @@
 """Great Expectations (1.x) suites as code for raw, staging and marts, and their runner.
 No Dagster import: orchestration/ wraps these as asset checks."""
+
 from .runner import CheckResult, QualityReport, run_quality_gate
 
 __all__ = ["CheckResult", "QualityReport", "run_quality_gate"]

@@ -1,5 +1,6 @@
 """Run the suites with Great Expectations (ephemeral context, one PostgreSQL data source) and turn
 the validation results into a QualityReport the export and Dagster can act on."""
+
 from __future__ import annotations
 
 import logging
@@ -29,12 +30,22 @@ class QualityReport:
 
     def blocking_failures(self, region_code: str | None = None) -> list[CheckResult]:
         """Failed blocking checks: global ones, plus those of `region_code` when given (all when not)."""
-        return [r for r in self.results if r.severity == "blocking" and not r.success
-                and (region_code is None or r.region_code in (None, region_code))]
+        return [
+            r
+            for r in self.results
+            if r.severity == "blocking"
+            and not r.success
+            and (region_code is None or r.region_code in (None, region_code))
+        ]
 
     def warnings(self, region_code: str | None = None) -> list[CheckResult]:
-        return [r for r in self.results if r.severity == "warning" and not r.success
-                and (region_code is None or r.region_code in (None, region_code))]
+        return [
+            r
+            for r in self.results
+            if r.severity == "warning"
+            and not r.success
+            and (region_code is None or r.region_code in (None, region_code))
+        ]
 
     def to_dict(self) -> dict:
         return {
@@ -57,20 +68,23 @@ def _relations(check) -> list[str]:
     """The schema-qualified tables a check reads."""
     if check.table:
         return [check.table]
-    return [w for w in check.query.replace(",", " ").replace("(", " ").split()
-            if "." in w and w.split(".")[0] in WAREHOUSE_SCHEMAS]
+    return [
+        w
+        for w in check.query.replace(",", " ").replace("(", " ").split()
+        if "." in w and w.split(".")[0] in WAREHOUSE_SCHEMAS
+    ]
 
 
 def _existing_relations(url: str, relations: set[str]) -> set[str]:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        return {r for r in sorted(relations)
-                if conn.execute("select to_regclass(%s) is not null", (r,)).fetchone()[0]}
+        return {r for r in sorted(relations) if conn.execute("select to_regclass(%s) is not null", (r,)).fetchone()[0]}
 
 
-def run_quality_gate(url: str, *, month: date | None = None, layers=("raw", "staging", "marts"),
-                     docs_dir: Path | None = None) -> QualityReport:
+def run_quality_gate(
+    url: str, *, month: date | None = None, layers=("raw", "staging", "marts"), docs_dir: Path | None = None
+) -> QualityReport:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
@@ -87,11 +101,14 @@ def run_quality_gate(url: str, *, month: date | None = None, layers=("raw", "sta
     if docs_dir is not None:
         docs_dir = Path(docs_dir)
         docs_dir.mkdir(parents=True, exist_ok=True)
-        ctx.add_data_docs_site(site_name="iem_quality", site_config={
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })
+        ctx.add_data_docs_site(
+            site_name="iem_quality",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
     # The generic SQL data source, not add_postgres: GX's PostgresDsn insists on a host name and rejects
     # the embedded database's Unix-socket URL (postgresql://user@/iem?host=/path), which CI runs on.
     with warnings.catch_warnings():  # "a more specific PostgresDatasource may be more appropriate": see above
@@ -103,8 +120,16 @@ def run_quality_gate(url: str, *, month: date | None = None, layers=("raw", "sta
     for check in selected:
         missing = [r for r in _relations(check) if r not in existing]
         if missing:
-            results.append(CheckResult(check.name, check.layer, check.severity, False, None,
-                                       {"error": f"missing relation(s): {', '.join(missing)}", "description": check.description}))
+            results.append(
+                CheckResult(
+                    check.name,
+                    check.layer,
+                    check.severity,
+                    False,
+                    None,
+                    {"error": f"missing relation(s): {', '.join(missing)}", "description": check.description},
+                )
+            )
             continue
         if check.table:
             schema, table = check.table.split(".")
@@ -113,18 +138,31 @@ def run_quality_gate(url: str, *, month: date | None = None, layers=("raw", "sta
                 asset = source.add_table_asset(name=check.name, table_name=table, schema_name=schema)
         else:
             asset = source.add_query_asset(name=check.name, query=check.query)
-        suite = ctx.suites.add(gx.ExpectationSuite(name=f"{check.layer}.{check.name}",
-                                                   expectations=list(check.expectations),  # built anew by checks() on every run
-                                                   meta={"severity": check.severity, "description": check.description}))
-        definitions.append((check, ctx.validation_definitions.add(gx.ValidationDefinition(
-            name=check.name, data=asset.add_batch_definition_whole_table("all"), suite=suite))))
+        suite = ctx.suites.add(
+            gx.ExpectationSuite(
+                name=f"{check.layer}.{check.name}",
+                expectations=list(check.expectations),  # built anew by checks() on every run
+                meta={"severity": check.severity, "description": check.description},
+            )
+        )
+        definitions.append(
+            (
+                check,
+                ctx.validation_definitions.add(
+                    gx.ValidationDefinition(
+                        name=check.name, data=asset.add_batch_definition_whole_table("all"), suite=suite
+                    )
+                ),
+            )
+        )
     for check, vd in definitions:
         index_cols = [c for c in ((check.region_column,) if check.region_column else ()) + check.index_columns]
         result_format = {"result_format": "COMPLETE"}
         if index_cols:
             result_format["unexpected_index_column_names"] = index_cols
-        checkpoint = ctx.checkpoints.add(gx.Checkpoint(name=f"gate_{check.name}", validation_definitions=[vd],
-                                                       result_format=result_format))
+        checkpoint = ctx.checkpoints.add(
+            gx.Checkpoint(name=f"gate_{check.name}", validation_definitions=[vd], result_format=result_format)
+        )
         run = checkpoint.run()
         for vr in run.run_results.values():
             results.extend(_interpret(check, vr))
@@ -159,9 +197,12 @@ def _interpret(check, validation_result) -> list[CheckResult]:
     details_all = []
     for res in validation_result.results:
         r = res.result or {}
-        detail = {"expectation": res.expectation_config.type,
-                  "kwargs": {k: v for k, v in res.expectation_config.kwargs.items() if k != "batch_id"},
-                  "unexpected_count": r.get("unexpected_count"), "observed_value": r.get("observed_value")}
+        detail = {
+            "expectation": res.expectation_config.type,
+            "kwargs": {k: v for k, v in res.expectation_config.kwargs.items() if k != "batch_id"},
+            "unexpected_count": r.get("unexpected_count"),
+            "observed_value": r.get("observed_value"),
+        }
         if res.exception_info and res.exception_info.get("raised_exception"):
             detail["error"] = res.exception_info.get("exception_message")
         details_all.append(detail)
@@ -175,6 +216,12 @@ def _interpret(check, validation_result) -> list[CheckResult]:
             failures_by_region.setdefault(None, []).append({**detail, "rows": rows[:50]})
     base = {"description": check.description}
     if not failures_by_region:
-        return [CheckResult(check.name, check.layer, check.severity, True, None, _plain({**base, "expectations": details_all}))]
-    return [CheckResult(check.name, check.layer, check.severity, False, region, _plain({**base, "failures": f}))
-            for region, f in sorted(failures_by_region.items(), key=lambda kv: kv[0] or "")]
+        return [
+            CheckResult(
+                check.name, check.layer, check.severity, True, None, _plain({**base, "expectations": details_all})
+            )
+        ]
+    return [
+        CheckResult(check.name, check.layer, check.severity, False, region, _plain({**base, "failures": f}))
+        for region, f in sorted(failures_by_region.items(), key=lambda kv: kv[0] or "")
+    ]

@@ -4,6 +4,7 @@ expectations. Region-scoped checks return one row per pilot region, so a failure
 region(s) to block while the others still export (DESIGN §6).
 
 `{month_filter}` in a query becomes `AND month = '<YYYY-MM-01>'` when a month is given."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,25 +12,81 @@ from dataclasses import dataclass, field
 import great_expectations as gx
 
 STABLE_COLUMNS = {
-    "fct_enterprise_monthly": ["enterprise_id", "month", "comprehensive_tce_equivalent", "comprehensive_tce_equal_value",
-                               "tce_per_10k_yuan_value_added", "completeness", "estimated_share"],
-    "fct_enterprise_energy_monthly": ["enterprise_id", "month", "energy_code", "quantity", "unit", "tce_equivalent",
-                                      "tce_equal_value", "completeness", "estimated_share"],
-    "fct_enterprise_energy_daily": ["enterprise_id", "date", "energy_code", "quantity", "unit", "tce_equivalent",
-                                    "tce_equal_value", "completeness", "estimated_share"],
+    "fct_enterprise_monthly": [
+        "enterprise_id",
+        "month",
+        "comprehensive_tce_equivalent",
+        "comprehensive_tce_equal_value",
+        "tce_per_10k_yuan_value_added",
+        "completeness",
+        "estimated_share",
+    ],
+    "fct_enterprise_energy_monthly": [
+        "enterprise_id",
+        "month",
+        "energy_code",
+        "quantity",
+        "unit",
+        "tce_equivalent",
+        "tce_equal_value",
+        "completeness",
+        "estimated_share",
+    ],
+    "fct_enterprise_energy_daily": [
+        "enterprise_id",
+        "date",
+        "energy_code",
+        "quantity",
+        "unit",
+        "tce_equivalent",
+        "tce_equal_value",
+        "completeness",
+        "estimated_share",
+    ],
     # read by the export
-    "fct_region_monthly": ["region_code", "month", "comprehensive_tce_equivalent", "comprehensive_tce_equal_value",
-                           "enterprises_expected", "enterprises_reporting", "value_added_10k_yuan",
-                           "tce_per_10k_yuan_value_added"],
-    "fct_region_industry_monthly": ["region_code", "industry_code", "month", "comprehensive_tce_equivalent",
-                                    "comprehensive_tce_equal_value", "enterprises_expected", "enterprises_reporting",
-                                    "share_of_region"],
-    "fct_unit_product_energy_monthly": ["enterprise_id", "month", "product_code", "output_quantity", "output_unit",
-                                        "energy_tce_equivalent", "unit_product_energy", "indicator_unit", "standard",
-                                        "edition", "limit_grade_reached", "limit_value_grade3", "is_possible_breach"],
+    "fct_region_monthly": [
+        "region_code",
+        "month",
+        "comprehensive_tce_equivalent",
+        "comprehensive_tce_equal_value",
+        "enterprises_expected",
+        "enterprises_reporting",
+        "value_added_10k_yuan",
+        "tce_per_10k_yuan_value_added",
+    ],
+    "fct_region_industry_monthly": [
+        "region_code",
+        "industry_code",
+        "month",
+        "comprehensive_tce_equivalent",
+        "comprehensive_tce_equal_value",
+        "enterprises_expected",
+        "enterprises_reporting",
+        "share_of_region",
+    ],
+    "fct_unit_product_energy_monthly": [
+        "enterprise_id",
+        "month",
+        "product_code",
+        "output_quantity",
+        "output_unit",
+        "energy_tce_equivalent",
+        "unit_product_energy",
+        "indicator_unit",
+        "standard",
+        "edition",
+        "limit_grade_reached",
+        "limit_value_grade3",
+        "is_possible_breach",
+    ],
     "dim_enterprise": ["enterprise_id", "name", "registered_region_code", "region_code", "industry_code"],
-    "dim_energy_type": ["energy_code", "name_zh", "canonical_unit", "coefficient_kgce_per_unit",
-                        "counts_toward_comprehensive"],
+    "dim_energy_type": [
+        "energy_code",
+        "name_zh",
+        "canonical_unit",
+        "coefficient_kgce_per_unit",
+        "counts_toward_comprehensive",
+    ],
 }
 
 
@@ -57,95 +114,175 @@ def checks(month_filter: str) -> list[Check]:
     mf = month_filter
     out = [
         # ---------------------------------------------------------------- raw (blocking: integrity)
-        Check("raw_readings_keys_present", "raw", "blocking", "raw.readings rows have their key fields",
-              table="raw.readings",
-              expectations=(gx.expectations.ExpectColumnValuesToNotBeNull(column="enterprise_id"),
-                            gx.expectations.ExpectColumnValuesToNotBeNull(column="meter_id"),
-                            gx.expectations.ExpectColumnValuesToNotBeNull(column="period_end"),
-                            gx.expectations.ExpectColumnValuesToNotBeNull(column="batch_id"))),
-        Check("raw_ledger_counts_add_up", "raw", "blocking", "every batch: rows read = loaded + quarantined + duplicates",
-              query="select batch_id, rows_read - rows_loaded - rows_quarantined - rows_duplicate as lost_rows "
-                    "from audit.ingest_batches where status = 'loaded'",
-              expectations=(_between("lost_rows", 0, 0),)),
+        Check(
+            "raw_readings_keys_present",
+            "raw",
+            "blocking",
+            "raw.readings rows have their key fields",
+            table="raw.readings",
+            expectations=(
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="enterprise_id"),
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="meter_id"),
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="period_end"),
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="batch_id"),
+            ),
+        ),
+        Check(
+            "raw_ledger_counts_add_up",
+            "raw",
+            "blocking",
+            "every batch: rows read = loaded + quarantined + duplicates",
+            query="select batch_id, rows_read - rows_loaded - rows_quarantined - rows_duplicate as lost_rows "
+            "from audit.ingest_batches where status = 'loaded'",
+            expectations=(_between("lost_rows", 0, 0),),
+        ),
         # ---------------------------------------------------------------- staging (blocking)
-        Check("staging_reading_keys_unique", "staging", "blocking", "one reading per key after corrections",
-              table="staging.stg_raw__readings",
-              expectations=(gx.expectations.ExpectCompoundColumnsToBeUnique(
-                  column_list=["enterprise_id", "meter_id", "period_end"]),)),
-        Check("every_energy_type_has_a_coefficient", "staging", "blocking",
-              "every energy type used by a meter has a positive standard-coal coefficient",
-              query="select m.enterprise_id, m.meter_id, coalesce(et.coefficient_kgce_per_unit, 0) as coefficient "
-                    "from staging.stg_raw__meters m left join reference.energy_types et using (energy_code)",
-              expectations=(_between("coefficient", 1e-9, None),)),
+        Check(
+            "staging_reading_keys_unique",
+            "staging",
+            "blocking",
+            "one reading per key after corrections",
+            table="staging.stg_raw__readings",
+            expectations=(
+                gx.expectations.ExpectCompoundColumnsToBeUnique(
+                    column_list=["enterprise_id", "meter_id", "period_end"]
+                ),
+            ),
+        ),
+        Check(
+            "every_energy_type_has_a_coefficient",
+            "staging",
+            "blocking",
+            "every energy type used by a meter has a positive standard-coal coefficient",
+            query="select m.enterprise_id, m.meter_id, coalesce(et.coefficient_kgce_per_unit, 0) as coefficient "
+            "from staging.stg_raw__meters m left join reference.energy_types et using (energy_code)",
+            expectations=(_between("coefficient", 1e-9, None),),
+        ),
         # ---------------------------------------------------------------- marts (blocking, region-scoped)
-        Check("no_negative_comprehensive_energy", "marts", "blocking", "综合能耗 is never negative",
-              query="select region_code, count(*) filter (where comprehensive_tce_equivalent < 0) as negative_rows "
-                    f"from marts.fct_enterprise_monthly where true {mf} group by region_code",
-              region_column="region_code", expectations=(_between("negative_rows", 0, 0),)),
-        Check("region_total_equals_sum_of_enterprises", "marts", "blocking",
-              "region 综合能耗 = Σ its enterprises (both values)",
-              query="select r.region_code, abs(r.comprehensive_tce_equivalent - coalesce(e.eq, 0)) "
-                    "+ abs(r.comprehensive_tce_equal_value - coalesce(e.ev, 0)) as difference "
-                    "from marts.fct_region_monthly r left join (select region_code, month, "
-                    "sum(comprehensive_tce_equivalent) eq, sum(comprehensive_tce_equal_value) ev "
-                    "from marts.fct_enterprise_monthly group by 1, 2) e using (region_code, month) "
-                    f"where true {mf.replace('month', 'r.month')}",
-              region_column="region_code", expectations=(_between("difference", 0, 1e-6),)),
-        Check("enterprise_total_equals_sum_of_energy_types", "marts", "blocking",
-              "enterprise 综合能耗 = Σ its energy types that count toward it (both values), relative to the total",
-              query="select f.region_code, f.enterprise_id, (abs(f.comprehensive_tce_equivalent - coalesce(e.eq, 0)) "
-                    "+ abs(f.comprehensive_tce_equal_value - coalesce(e.ev, 0))) "
-                    "/ greatest(1, abs(f.comprehensive_tce_equivalent)) as relative_difference "
-                    "from marts.fct_enterprise_monthly f left join (select m.enterprise_id, m.month, "
-                    "sum(m.tce_equivalent) eq, sum(m.tce_equal_value) ev from marts.fct_enterprise_energy_monthly m "
-                    "join marts.dim_energy_type t using (energy_code) where t.counts_toward_comprehensive "
-                    "group by 1, 2) e using (enterprise_id, month) "
-                    f"where true {mf.replace('month', 'f.month')}",
-              region_column="region_code", index_columns=("enterprise_id",),
-              expectations=(_between("relative_difference", 0, 1e-9),)),
-        Check("region_total_equals_sum_of_industries", "marts", "blocking",
-              "region 综合能耗 = Σ its region × industry rows (both values)",
-              query="select r.region_code, abs(r.comprehensive_tce_equivalent - coalesce(i.eq, 0)) "
-                    "+ abs(r.comprehensive_tce_equal_value - coalesce(i.ev, 0)) as difference "
-                    "from marts.fct_region_monthly r left join (select region_code, month, "
-                    "sum(comprehensive_tce_equivalent) eq, sum(comprehensive_tce_equal_value) ev "
-                    "from marts.fct_region_industry_monthly group by 1, 2) i using (region_code, month) "
-                    f"where true {mf.replace('month', 'r.month')}",
-              region_column="region_code", expectations=(_between("difference", 0, 1e-6),)),
-        Check("enterprise_keys_unique", "marts", "blocking", "one row per enterprise and month",
-              query="select region_code, count(*) - count(distinct (enterprise_id, month)) as duplicate_rows "
-                    f"from marts.fct_enterprise_monthly where true {mf} group by region_code",
-              region_column="region_code", expectations=(_between("duplicate_rows", 0, 0),)),
-        Check("marts_reconcile_with_raw", "marts", "blocking",
-              "every enterprise with raw readings in the month is in the monthly mart",
-              query="select d.region_code, count(*) filter (where f.enterprise_id is null) as missing_enterprises "
-                    "from (select distinct r.enterprise_id, date_trunc('month', coalesce(r.period_start, r.period_end) "
-                    "at time zone 'Asia/Shanghai')::date as month from raw.readings r) x "
-                    "join marts.dim_enterprise d using (enterprise_id) "
-                    "left join marts.fct_enterprise_monthly f using (enterprise_id, month) "
-                    f"where true {mf.replace('month', 'x.month')} group by d.region_code",
-              region_column="region_code", expectations=(_between("missing_enterprises", 0, 0),)),
+        Check(
+            "no_negative_comprehensive_energy",
+            "marts",
+            "blocking",
+            "综合能耗 is never negative",
+            query="select region_code, count(*) filter (where comprehensive_tce_equivalent < 0) as negative_rows "
+            f"from marts.fct_enterprise_monthly where true {mf} group by region_code",
+            region_column="region_code",
+            expectations=(_between("negative_rows", 0, 0),),
+        ),
+        Check(
+            "region_total_equals_sum_of_enterprises",
+            "marts",
+            "blocking",
+            "region 综合能耗 = Σ its enterprises (both values)",
+            query="select r.region_code, abs(r.comprehensive_tce_equivalent - coalesce(e.eq, 0)) "
+            "+ abs(r.comprehensive_tce_equal_value - coalesce(e.ev, 0)) as difference "
+            "from marts.fct_region_monthly r left join (select region_code, month, "
+            "sum(comprehensive_tce_equivalent) eq, sum(comprehensive_tce_equal_value) ev "
+            "from marts.fct_enterprise_monthly group by 1, 2) e using (region_code, month) "
+            f"where true {mf.replace('month', 'r.month')}",
+            region_column="region_code",
+            expectations=(_between("difference", 0, 1e-6),),
+        ),
+        Check(
+            "enterprise_total_equals_sum_of_energy_types",
+            "marts",
+            "blocking",
+            "enterprise 综合能耗 = Σ its energy types that count toward it (both values), relative to the total",
+            query="select f.region_code, f.enterprise_id, (abs(f.comprehensive_tce_equivalent - coalesce(e.eq, 0)) "
+            "+ abs(f.comprehensive_tce_equal_value - coalesce(e.ev, 0))) "
+            "/ greatest(1, abs(f.comprehensive_tce_equivalent)) as relative_difference "
+            "from marts.fct_enterprise_monthly f left join (select m.enterprise_id, m.month, "
+            "sum(m.tce_equivalent) eq, sum(m.tce_equal_value) ev from marts.fct_enterprise_energy_monthly m "
+            "join marts.dim_energy_type t using (energy_code) where t.counts_toward_comprehensive "
+            "group by 1, 2) e using (enterprise_id, month) "
+            f"where true {mf.replace('month', 'f.month')}",
+            region_column="region_code",
+            index_columns=("enterprise_id",),
+            expectations=(_between("relative_difference", 0, 1e-9),),
+        ),
+        Check(
+            "region_total_equals_sum_of_industries",
+            "marts",
+            "blocking",
+            "region 综合能耗 = Σ its region × industry rows (both values)",
+            query="select r.region_code, abs(r.comprehensive_tce_equivalent - coalesce(i.eq, 0)) "
+            "+ abs(r.comprehensive_tce_equal_value - coalesce(i.ev, 0)) as difference "
+            "from marts.fct_region_monthly r left join (select region_code, month, "
+            "sum(comprehensive_tce_equivalent) eq, sum(comprehensive_tce_equal_value) ev "
+            "from marts.fct_region_industry_monthly group by 1, 2) i using (region_code, month) "
+            f"where true {mf.replace('month', 'r.month')}",
+            region_column="region_code",
+            expectations=(_between("difference", 0, 1e-6),),
+        ),
+        Check(
+            "enterprise_keys_unique",
+            "marts",
+            "blocking",
+            "one row per enterprise and month",
+            query="select region_code, count(*) - count(distinct (enterprise_id, month)) as duplicate_rows "
+            f"from marts.fct_enterprise_monthly where true {mf} group by region_code",
+            region_column="region_code",
+            expectations=(_between("duplicate_rows", 0, 0),),
+        ),
+        Check(
+            "marts_reconcile_with_raw",
+            "marts",
+            "blocking",
+            "every enterprise with raw readings in the month is in the monthly mart",
+            query="select d.region_code, count(*) filter (where f.enterprise_id is null) as missing_enterprises "
+            "from (select distinct r.enterprise_id, date_trunc('month', coalesce(r.period_start, r.period_end) "
+            "at time zone 'Asia/Shanghai')::date as month from raw.readings r) x "
+            "join marts.dim_enterprise d using (enterprise_id) "
+            "left join marts.fct_enterprise_monthly f using (enterprise_id, month) "
+            f"where true {mf.replace('month', 'x.month')} group by d.region_code",
+            region_column="region_code",
+            expectations=(_between("missing_enterprises", 0, 0),),
+        ),
         # ---------------------------------------------------------------- marts (warnings: enterprises' data)
-        Check("enterprise_completeness_90", "marts", "warning", "per enterprise: completeness ≥ 90 %",
-              query=f"select region_code, enterprise_id, month, completeness from marts.fct_enterprise_monthly where true {mf}",
-              region_column="region_code", index_columns=("enterprise_id", "month"),
-              expectations=(_between("completeness", 0.9, None),)),
-        Check("platform_vs_enterprise_totals_5pct", "marts", "warning",
-              "per enterprise: platform 综合能耗 within 5 % of the enterprise's own monthly totals",
-              query="select f.region_code, s.enterprise_id, s.month, s.totals_consistency from marts.rpt_quality_scorecard s "
-                    "join marts.fct_enterprise_monthly f using (enterprise_id, month) "
-                    f"where s.totals_consistency is not null {mf.replace('month', 's.month')}",
-              region_column="region_code", index_columns=("enterprise_id", "month"),
-              expectations=(_between("totals_consistency", -0.05, 0.05),)),
-        Check("timeliness_90", "marts", "warning", "per enterprise: ≥ 90 % of readings sent within 1 h",
-              query="select f.region_code, s.enterprise_id, s.month, s.timeliness from marts.rpt_quality_scorecard s "
-                    "join marts.fct_enterprise_monthly f using (enterprise_id, month) "
-                    f"where s.timeliness is not null {mf.replace('month', 's.month')}",
-              region_column="region_code", index_columns=("enterprise_id", "month"),
-              expectations=(_between("timeliness", 0.9, None),)),
+        Check(
+            "enterprise_completeness_90",
+            "marts",
+            "warning",
+            "per enterprise: completeness ≥ 90 %",
+            query=f"select region_code, enterprise_id, month, completeness from marts.fct_enterprise_monthly where true {mf}",
+            region_column="region_code",
+            index_columns=("enterprise_id", "month"),
+            expectations=(_between("completeness", 0.9, None),),
+        ),
+        Check(
+            "platform_vs_enterprise_totals_5pct",
+            "marts",
+            "warning",
+            "per enterprise: platform 综合能耗 within 5 % of the enterprise's own monthly totals",
+            query="select f.region_code, s.enterprise_id, s.month, s.totals_consistency from marts.rpt_quality_scorecard s "
+            "join marts.fct_enterprise_monthly f using (enterprise_id, month) "
+            f"where s.totals_consistency is not null {mf.replace('month', 's.month')}",
+            region_column="region_code",
+            index_columns=("enterprise_id", "month"),
+            expectations=(_between("totals_consistency", -0.05, 0.05),),
+        ),
+        Check(
+            "timeliness_90",
+            "marts",
+            "warning",
+            "per enterprise: ≥ 90 % of readings sent within 1 h",
+            query="select f.region_code, s.enterprise_id, s.month, s.timeliness from marts.rpt_quality_scorecard s "
+            "join marts.fct_enterprise_monthly f using (enterprise_id, month) "
+            f"where s.timeliness is not null {mf.replace('month', 's.month')}",
+            region_column="region_code",
+            index_columns=("enterprise_id", "month"),
+            expectations=(_between("timeliness", 0.9, None),),
+        ),
     ]
     for table, cols in STABLE_COLUMNS.items():
-        out.append(Check(f"schema_{table}", "marts", "blocking", f"marts.{table} has the columns analysts and the export rely on",
-                         table=f"marts.{table}",
-                         expectations=(gx.expectations.ExpectTableColumnsToMatchSet(column_set=cols, exact_match=False),)))
+        out.append(
+            Check(
+                f"schema_{table}",
+                "marts",
+                "blocking",
+                f"marts.{table} has the columns analysts and the export rely on",
+                table=f"marts.{table}",
+                expectations=(gx.expectations.ExpectTableColumnsToMatchSet(column_set=cols, exact_match=False),),
+            )
+        )
     return out

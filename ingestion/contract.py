@@ -3,6 +3,7 @@
 The vectorised validator (ingestion.validate) compiles these schemas into column expressions;
 `jsonschema` validates single objects (onboarding, tests, HTTP samples) against the same files.
 """
+
 from __future__ import annotations
 
 import json

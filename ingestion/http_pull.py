@@ -20,6 +20,7 @@ endpoints.yaml:
         timeout_seconds: 10
         max_attempts: 5
 """
+
 from __future__ import annotations
 
 import os
@@ -76,7 +77,9 @@ def load_endpoints(path: Path) -> list[Endpoint]:
             raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
         ep = Endpoint(**raw)
         if not uscc.is_valid(ep.enterprise_id):
-            raise ConfigError(f"{where} ({ep.name}): enterprise_id {ep.enterprise_id!r} is not a valid 统一社会信用代码")
+            raise ConfigError(
+                f"{where} ({ep.name}): enterprise_id {ep.enterprise_id!r} is not a valid 统一社会信用代码"
+            )
         bad = [e for e in ep.entities if e not in contract.ENTITIES]
         if bad:
             raise ConfigError(f"{where} ({ep.name}): unknown entities {bad}")
@@ -90,8 +93,9 @@ def load_endpoints(path: Path) -> list[Endpoint]:
 
 def _cursor(url: str, ep: Endpoint, entity: str) -> str | None:
     with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT cursor FROM audit.pull_cursors WHERE endpoint_name = %s AND entity = %s",
-                           (ep.name, entity)).fetchone()
+        row = conn.execute(
+            "SELECT cursor FROM audit.pull_cursors WHERE endpoint_name = %s AND entity = %s", (ep.name, entity)
+        ).fetchone()
     return row[0] if row else None
 
 
@@ -101,7 +105,8 @@ def _record_error(url: str, ep: Endpoint, entity: str, message: str) -> None:
             "INSERT INTO audit.pull_cursors (endpoint_name, entity, enterprise_id, last_error, last_error_at) "
             "VALUES (%s, %s, %s, %s, now()) ON CONFLICT (endpoint_name, entity) "
             "DO UPDATE SET last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at",
-            (ep.name, entity, ep.enterprise_id, message[:2000]))
+            (ep.name, entity, ep.enterprise_id, message[:2000]),
+        )
 
 
 def fetch_page(session: requests.Session, ep: Endpoint, entity: str, cursor: str | None, token: str) -> dict:
@@ -109,8 +114,12 @@ def fetch_page(session: requests.Session, ep: Endpoint, entity: str, cursor: str
     if cursor:
         params["after"] = cursor
     try:
-        resp = session.get(f"{ep.base_url.rstrip('/')}/{entity}", params=params, timeout=ep.timeout_seconds,
-                           headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        resp = session.get(
+            f"{ep.base_url.rstrip('/')}/{entity}",
+            params=params,
+            timeout=ep.timeout_seconds,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
     except (requests.Timeout, requests.ConnectionError) as exc:
         raise TransientError(f"{type(exc).__name__}: {exc}") from exc
     if resp.status_code >= 500 or resp.status_code == 429:
@@ -126,8 +135,9 @@ def fetch_page(session: requests.Session, ep: Endpoint, entity: str, cursor: str
     return body
 
 
-def pull_endpoint(url: str, ep: Endpoint, summary: IngestSummary, *, session: requests.Session | None = None,
-                  max_pages: int = 100_000) -> None:
+def pull_endpoint(
+    url: str, ep: Endpoint, summary: IngestSummary, *, session: requests.Session | None = None, max_pages: int = 100_000
+) -> None:
     token = os.environ.get(ep.token_env)
     if not token:
         for entity in ep.entities:
@@ -139,9 +149,12 @@ def pull_endpoint(url: str, ep: Endpoint, summary: IngestSummary, *, session: re
         cursor = _cursor(url, ep, entity)
         for _ in range(max_pages):
             try:
-                for attempt in Retrying(stop=stop_after_attempt(ep.max_attempts),
-                                        wait=wait_exponential(multiplier=0.05, max=2),
-                                        retry=retry_if_exception_type(TransientError), reraise=True):
+                for attempt in Retrying(
+                    stop=stop_after_attempt(ep.max_attempts),
+                    wait=wait_exponential(multiplier=0.05, max=2),
+                    retry=retry_if_exception_type(TransientError),
+                    reraise=True,
+                ):
                     with attempt:
                         body = fetch_page(session, ep, entity, cursor, token)
             except Exception as exc:  # noqa: BLE001 - recorded and reported; the next run resumes here
@@ -159,14 +172,26 @@ def pull_endpoint(url: str, ep: Endpoint, summary: IngestSummary, *, session: re
                     "ON CONFLICT (endpoint_name, entity) DO UPDATE SET "
                     "cursor = COALESCE(EXCLUDED.cursor, audit.pull_cursors.cursor), "
                     "last_batch_id = EXCLUDED.last_batch_id, last_success_at = now(), last_error = NULL",
-                    (ep.name, _entity, ep.enterprise_id, _next, batch_id))
+                    (ep.name, _entity, ep.enterprise_id, _next, batch_id),
+                )
 
-            result = ingest_records(url, items, entity_name=entity, source_name=f"{ep.name}/{entity}?after={cursor or ''}",
-                                    owner=ep.enterprise_id, before_commit=advance)
+            result = ingest_records(
+                url,
+                items,
+                entity_name=entity,
+                source_name=f"{ep.name}/{entity}?after={cursor or ''}",
+                owner=ep.enterprise_id,
+                before_commit=advance,
+            )
             summary.add(result)
             if not next_cursor:
-                _record_error(url, ep, entity, "answer had items but no next_cursor: the cursor was kept, "
-                                               "so this page will be asked for again (contract violation)")
+                _record_error(
+                    url,
+                    ep,
+                    entity,
+                    "answer had items but no next_cursor: the cursor was kept, "
+                    "so this page will be asked for again (contract violation)",
+                )
                 break
             if next_cursor == cursor:
                 break

@@ -7,6 +7,7 @@ together or not at all. A file's content hash is unique in the ledger, so a file
 whatever its name, and a run killed mid-file leaves nothing behind: the re-run loads it whole.
 Per batch: rows_read = rows_loaded + rows_quarantined + rows_duplicate (also a table constraint).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -75,6 +76,7 @@ def sha256_of(data: bytes) -> str:
 
 # ---------------------------------------------------------------- discovery
 
+
 def discover(root: Path) -> tuple[list[tuple[Path, str, str]], list[BatchResult]]:
     """Feed files under root, registries first: (path, source_name, entity), and what was ignored."""
     root = root.resolve()
@@ -90,8 +92,14 @@ def discover(root: Path) -> tuple[list[tuple[Path, str, str]], list[BatchResult]
             continue  # hidden files and folders (editors' temp files, .processing markers)
         ent = contract.entity_of_file(p)
         if ent is None:
-            ignored.append(BatchResult(rel, None, "ignored",
-                                       message="not a feed file: name must start with an entity name and end in .csv or .jsonl"))
+            ignored.append(
+                BatchResult(
+                    rel,
+                    None,
+                    "ignored",
+                    message="not a feed file: name must start with an entity name and end in .csv or .jsonl",
+                )
+            )
             continue
         found.append((p, rel, ent))
     found.sort(key=lambda t: (contract.LOAD_ORDER[t[2]], t[1]))
@@ -111,22 +119,28 @@ def owner_of(path: Path, root: Path) -> str | None:
 
 # ---------------------------------------------------------------- context from the warehouse
 
+
 def load_context(conn: psycopg.Connection, reference: Reference, owner: str | None, source_name: str) -> Context:
     enterprises = {r[0] for r in conn.execute("SELECT DISTINCT enterprise_id FROM raw.enterprises")}
     rows = conn.execute(
         "SELECT DISTINCT ON (enterprise_id, meter_id) enterprise_id, meter_id, energy_code, reading_type "
         "FROM raw.meters ORDER BY enterprise_id, meter_id, batch_id DESC, row_number DESC"
     ).fetchall()
-    meters = pl.DataFrame(rows, schema={"enterprise_id": pl.String, "meter_id": pl.String,
-                                        "energy_code": pl.String, "reading_type": pl.String}, orient="row")
+    meters = pl.DataFrame(
+        rows,
+        schema={"enterprise_id": pl.String, "meter_id": pl.String, "energy_code": pl.String, "reading_type": pl.String},
+        orient="row",
+    )
     return Context(reference, enterprises, meters, owner, source_name)
 
 
 # ---------------------------------------------------------------- loading one batch
 
+
 def _copy_frame(cur: psycopg.Cursor, table: str, columns: list[str], frame: pl.DataFrame) -> None:
     stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        sql.SQL(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+        sql.SQL(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    )
     with cur.copy(stmt) as copy:
         buf = io.BytesIO()
         frame.select(columns).write_csv(buf, include_header=False)
@@ -136,16 +150,41 @@ def _copy_frame(cur: psycopg.Cursor, table: str, columns: list[str], frame: pl.D
 def _reading_months(valid: pl.DataFrame) -> set:
     if valid.is_empty():
         return set()
-    months = (valid.select(pl.col(dt_col("period_end")).drop_nulls()
-                           .dt.convert_time_zone("Asia/Shanghai").dt.truncate("1mo").dt.date().unique())
-              .to_series().to_list())
+    months = (
+        valid.select(
+            pl.col(dt_col("period_end"))
+            .drop_nulls()
+            .dt.convert_time_zone("Asia/Shanghai")
+            .dt.truncate("1mo")
+            .dt.date()
+            .unique()
+        )
+        .to_series()
+        .to_list()
+    )
     return set(months)
 
 
-REJECT_COLUMNS = ["batch_id", "source_name", "entity", "row_number", "enterprise_id", "field", "value", "reason",
-                  "raw_row"]
-DUPLICATE_COLUMNS = ["batch_id", "source_name", "entity", "row_number", "first_row_number", "enterprise_id",
-                     "natural_key"]
+REJECT_COLUMNS = [
+    "batch_id",
+    "source_name",
+    "entity",
+    "row_number",
+    "enterprise_id",
+    "field",
+    "value",
+    "reason",
+    "raw_row",
+]
+DUPLICATE_COLUMNS = [
+    "batch_id",
+    "source_name",
+    "entity",
+    "row_number",
+    "first_row_number",
+    "enterprise_id",
+    "natural_key",
+]
 
 
 def load_parsed(
@@ -181,9 +220,18 @@ def load_parsed(
 
     def add_rejects(rows: list[dict]) -> None:
         if rows:
-            rejects.append(pl.DataFrame(rows, schema={"row_number": pl.Int32, "field": pl.String, "value": pl.String,
-                                                      "reason": pl.String, "raw_row": pl.String})
-                           .with_columns(pl.lit(None, pl.String).alias("enterprise_id")))
+            rejects.append(
+                pl.DataFrame(
+                    rows,
+                    schema={
+                        "row_number": pl.Int32,
+                        "field": pl.String,
+                        "value": pl.String,
+                        "reason": pl.String,
+                        "raw_row": pl.String,
+                    },
+                ).with_columns(pl.lit(None, pl.String).alias("enterprise_id"))
+            )
 
     add_rejects(parsed.rejects)
     with psycopg.connect(url) as conn:
@@ -200,20 +248,24 @@ def load_parsed(
                 ).fetchone()[0]
             except psycopg.errors.UniqueViolation:
                 conn.rollback()
-                return BatchResult(source_name, entity_name, "skipped", sha256=sha256,
-                                   message="already loaded (same content)")
+                return BatchResult(
+                    source_name, entity_name, "skipped", sha256=sha256, message="already loaded (same content)"
+                )
             t1 = time.perf_counter()
             n_loaded, lo, hi = 0, None, None
             columns = ["batch_id", "row_number", *ent.field_names]
             stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-                sql.SQL(f"raw.{entity_name}"), sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+                sql.SQL(f"raw.{entity_name}"), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+            )
             with contextlib.ExitStack() as stack:
                 copy = None
                 for piece in units.iter_slices(COPY_CHUNK_ROWS):
                     fields, split_rejects = to_fields(piece)
                     add_rejects(split_rejects)
                     valid, rejected = check(fields, ent, ctx)
-                    rejects.append(rejected.select("row_number", "field", "value", "reason", "raw_row", "enterprise_id"))
+                    rejects.append(
+                        rejected.select("row_number", "field", "value", "reason", "raw_row", "enterprise_id")
+                    )
                     if valid.is_empty():
                         continue
                     if entity_name == "readings":
@@ -232,20 +284,33 @@ def load_parsed(
                         hi = phi if hi is None or phi > hi else hi
                     buf = io.BytesIO()
                     valid.with_columns(pl.lit(batch_id).alias("batch_id")).select(columns).write_csv(
-                        buf, include_header=False)
+                        buf, include_header=False
+                    )
                     copy.write(buf.getvalue())
             all_rejects = pl.concat(rejects) if rejects else None
             n_rej, n_dup = (all_rejects.height if all_rejects is not None else 0), duplicates.height
             if n_loaded + n_rej + n_dup != parsed.rows_read:
-                raise AssertionError(f"{source_name}: counts do not add up: read {parsed.rows_read} != "
-                                     f"{n_loaded} loaded + {n_rej} quarantined + {n_dup} duplicates")
+                raise AssertionError(
+                    f"{source_name}: counts do not add up: read {parsed.rows_read} != "
+                    f"{n_loaded} loaded + {n_rej} quarantined + {n_dup} duplicates"
+                )
             stamp = dict(batch_id=batch_id, source_name=source_name, entity=entity_name)
             if n_rej:
-                _copy_frame(cur, "quarantine.rejected_rows", REJECT_COLUMNS, all_rejects.sort("row_number").with_columns(
-                    pl.col("raw_row").str.slice(0, 4000), *[pl.lit(v).alias(k) for k, v in stamp.items()]))
+                _copy_frame(
+                    cur,
+                    "quarantine.rejected_rows",
+                    REJECT_COLUMNS,
+                    all_rejects.sort("row_number").with_columns(
+                        pl.col("raw_row").str.slice(0, 4000), *[pl.lit(v).alias(k) for k, v in stamp.items()]
+                    ),
+                )
             if n_dup:
-                _copy_frame(cur, "quarantine.duplicate_rows", DUPLICATE_COLUMNS,
-                            duplicates.with_columns(*[pl.lit(v).alias(k) for k, v in stamp.items()]))
+                _copy_frame(
+                    cur,
+                    "quarantine.duplicate_rows",
+                    DUPLICATE_COLUMNS,
+                    duplicates.with_columns(*[pl.lit(v).alias(k) for k, v in stamp.items()]),
+                )
             load_seconds = time.perf_counter() - t1
             cur.execute(
                 "UPDATE audit.ingest_batches SET rows_read = %s, rows_loaded = %s, rows_quarantined = %s, "
@@ -256,26 +321,51 @@ def load_parsed(
             if before_commit is not None:
                 before_commit(conn, batch_id)
         conn.commit()
-    return BatchResult(source_name, entity_name, "loaded", batch_id, sha256, parsed.rows_read, n_loaded, n_rej,
-                       n_dup, parsed.file_error, time.perf_counter() - t0)
+    return BatchResult(
+        source_name,
+        entity_name,
+        "loaded",
+        batch_id,
+        sha256,
+        parsed.rows_read,
+        n_loaded,
+        n_rej,
+        n_dup,
+        parsed.file_error,
+        time.perf_counter() - t0,
+    )
 
 
 def already_loaded(url: str, sha256: str) -> bool:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT 1 FROM audit.ingest_batches WHERE source = 'file' AND content_sha256 = %s",
-                            (sha256,)).fetchone() is not None
+        return (
+            conn.execute(
+                "SELECT 1 FROM audit.ingest_batches WHERE source = 'file' AND content_sha256 = %s", (sha256,)
+            ).fetchone()
+            is not None
+        )
 
 
-def ingest_file(url: str, path: Path, *, source_name: str, entity_name: str, owner: str | None,
-                reference: Reference | None = None) -> BatchResult:
+def ingest_file(
+    url: str, path: Path, *, source_name: str, entity_name: str, owner: str | None, reference: Reference | None = None
+) -> BatchResult:
     data = path.read_bytes()
     digest = sha256_of(data)
     if already_loaded(url, digest):
         return BatchResult(source_name, entity_name, "skipped", sha256=digest, message="already loaded (same content)")
     fields = contract.entity(entity_name).field_names
     parsed = parse_jsonl(data, fields) if path.suffix.lower() == ".jsonl" else split_lines(data, fields)
-    return load_parsed(url, parsed, entity_name=entity_name, source="file", source_name=source_name,
-                       sha256=digest, size_bytes=len(data), owner=owner, reference=reference)
+    return load_parsed(
+        url,
+        parsed,
+        entity_name=entity_name,
+        source="file",
+        source_name=source_name,
+        sha256=digest,
+        size_bytes=len(data),
+        owner=owner,
+        reference=reference,
+    )
 
 
 def ingest_path(url: str, path: Path | str, *, progress: Callable[[BatchResult], None] | None = None) -> IngestSummary:
@@ -296,12 +386,28 @@ def ingest_path(url: str, path: Path | str, *, progress: Callable[[BatchResult],
     return summary
 
 
-def ingest_records(url: str, records: list, *, entity_name: str, source_name: str, owner: str | None,
-                   before_commit: Callable[[psycopg.Connection, int], None] | None = None) -> BatchResult:
+def ingest_records(
+    url: str,
+    records: list,
+    *,
+    entity_name: str,
+    source_name: str,
+    owner: str | None,
+    before_commit: Callable[[psycopg.Connection, int], None] | None = None,
+) -> BatchResult:
     """Load one HTTP page (a list of JSON objects) through the same validation and ledger as files."""
     import orjson
 
     body = orjson.dumps(records, option=orjson.OPT_SORT_KEYS)
     parsed = parse_records(records, contract.entity(entity_name).field_names)
-    return load_parsed(url, parsed, entity_name=entity_name, source="http", source_name=source_name,
-                       sha256=sha256_of(body), size_bytes=len(body), owner=owner, before_commit=before_commit)
+    return load_parsed(
+        url,
+        parsed,
+        entity_name=entity_name,
+        source="http",
+        source_name=source_name,
+        sha256=sha256_of(body),
+        size_bytes=len(body),
+        owner=owner,
+        before_commit=before_commit,
+    )

@@ -6,6 +6,7 @@ find the row in its own file.
 Splitting is vectorised (polars string kernels); only lines that need CSV quoting rules, or a file
 with invalid UTF-8, fall back to per-line handling.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,15 +34,18 @@ def _reject(row: int, reason: str, raw: str | None, fld: str | None = None, valu
 
 def _empty(columns: list[str]) -> pl.DataFrame:
     return pl.DataFrame(
-        {ROW: pl.Series([], dtype=pl.Int32), "raw_row": pl.Series([], dtype=pl.String),
-         **{c: pl.Series([], dtype=pl.String) for c in columns}}
+        {
+            ROW: pl.Series([], dtype=pl.Int32),
+            "raw_row": pl.Series([], dtype=pl.String),
+            **{c: pl.Series([], dtype=pl.String) for c in columns},
+        }
     )
 
 
 def _decode_lines(data: bytes) -> tuple[list[str], list[int]]:
     """Lines of the file as text, and the 1-based line numbers whose bytes are not valid UTF-8."""
     if data.startswith(BOM):
-        data = data[len(BOM):]
+        data = data[len(BOM) :]
     try:
         text = data.decode("utf-8")
         bad: list[int] = []
@@ -62,6 +66,7 @@ def _decode_lines(data: bytes) -> tuple[list[str], list[int]]:
 @dataclass
 class Lines:
     """A CSV file split into data lines (line numbers kept), before its fields are split."""
+
     header: list[str]
     frame: pl.DataFrame  # row_number, raw_row (non-blank, valid UTF-8 lines after the header)
     rows_read: int
@@ -72,49 +77,74 @@ class Lines:
 def split_lines(data: bytes, contract_fields: tuple[str, ...]) -> Lines:
     lines, bad_encoding = _decode_lines(data)
     if not lines:
-        return Lines([], pl.DataFrame({ROW: pl.Series([], dtype=pl.Int32), "raw_row": pl.Series([], dtype=pl.String)}),
-                     0, [], "empty file: no header line")
+        return Lines(
+            [],
+            pl.DataFrame({ROW: pl.Series([], dtype=pl.Int32), "raw_row": pl.Series([], dtype=pl.String)}),
+            0,
+            [],
+            "empty file: no header line",
+        )
     header = [h.strip() for h in next(csv.reader([lines[0].rstrip("\r")]))]
-    frame = pl.DataFrame({"raw_row": pl.Series(lines[1:], dtype=pl.String)}).with_columns(  # typed: may be header-only
-        pl.int_range(2, len(lines) + 1, dtype=pl.Int32).alias(ROW),
-        pl.col("raw_row").str.strip_suffix("\r"),
-    ).select(ROW, "raw_row")
+    frame = (
+        pl.DataFrame({"raw_row": pl.Series(lines[1:], dtype=pl.String)})
+        .with_columns(  # typed: may be header-only
+            pl.int_range(2, len(lines) + 1, dtype=pl.Int32).alias(ROW),
+            pl.col("raw_row").str.strip_suffix("\r"),
+        )
+        .select(ROW, "raw_row")
+    )
     frame = frame.filter(pl.col("raw_row").str.strip_chars() != "")  # blank lines are not rows
     rows_read = frame.height
     unknown = [h for h in header if h not in contract_fields]
     dupes = sorted({h for h in header if header.count(h) > 1})
     if unknown or dupes or not header:
-        reason = (f"header has columns not in feed contract v1: {', '.join(unknown)}" if unknown
-                  else f"header repeats columns: {', '.join(dupes)}")
+        reason = (
+            f"header has columns not in feed contract v1: {', '.join(unknown)}"
+            if unknown
+            else f"header repeats columns: {', '.join(dupes)}"
+        )
         rejects = [_reject(r, reason, raw[:2000]) for r, raw in frame.iter_rows()]
         return Lines(header, frame.clear(), rows_read, rejects, reason)
     rejects: list[dict] = []
     if bad_encoding:
         bad = pl.Series(bad_encoding, dtype=pl.Int32)
-        rejects = [_reject(r, "row is not valid UTF-8", raw)
-                   for r, raw in frame.filter(pl.col(ROW).is_in(bad)).iter_rows()]
+        rejects = [
+            _reject(r, "row is not valid UTF-8", raw) for r, raw in frame.filter(pl.col(ROW).is_in(bad)).iter_rows()
+        ]
         frame = frame.filter(~pl.col(ROW).is_in(bad))
     return Lines(header, frame, rows_read, rejects)
 
 
-def split_fields(lines: pl.DataFrame, header: list[str], contract_fields: tuple[str, ...]) -> tuple[pl.DataFrame, list[dict]]:
+def split_fields(
+    lines: pl.DataFrame, header: list[str], contract_fields: tuple[str, ...]
+) -> tuple[pl.DataFrame, list[dict]]:
     """Fields of a slice of lines (vectorised; quoted lines go through the csv module)."""
     ncols = len(header)
     if lines.is_empty() or ncols == 0:  # header-only or empty file: no rows, nothing to split
-        empty = pl.DataFrame({ROW: pl.Series([], dtype=pl.Int32), "raw_row": pl.Series([], dtype=pl.String),
-                              **{h: pl.Series([], dtype=pl.String) for h in header}})
+        empty = pl.DataFrame(
+            {
+                ROW: pl.Series([], dtype=pl.Int32),
+                "raw_row": pl.Series([], dtype=pl.String),
+                **{h: pl.Series([], dtype=pl.String) for h in header},
+            }
+        )
         return _with_all_columns(empty, contract_fields), []
     quoted_mask = pl.col("raw_row").str.contains('"', literal=True)
     quoted = lines.filter(quoted_mask)
     plain = lines.filter(~quoted_mask).with_columns(
-        pl.col("raw_row").str.count_matches(",", literal=True).alias("_seps"))
+        pl.col("raw_row").str.count_matches(",", literal=True).alias("_seps")
+    )
     wrong = plain.filter(pl.col("_seps") != ncols - 1)
-    rejects = [_reject(r, f"row has {s + 1} fields, header has {ncols}", raw)
-               for r, raw, s in wrong.select(ROW, "raw_row", "_seps").iter_rows()]
+    rejects = [
+        _reject(r, f"row has {s + 1} fields, header has {ncols}", raw)
+        for r, raw, s in wrong.select(ROW, "raw_row", "_seps").iter_rows()
+    ]
     plain = plain.filter(pl.col("_seps") == ncols - 1)
-    parts = [plain.with_columns(
-        pl.col("raw_row").str.split_exact(",", ncols - 1).struct.rename_fields(header).alias("_f")
-    ).unnest("_f").select(ROW, "raw_row", *header)]
+    parts = [
+        plain.with_columns(pl.col("raw_row").str.split_exact(",", ncols - 1).struct.rename_fields(header).alias("_f"))
+        .unnest("_f")
+        .select(ROW, "raw_row", *header)
+    ]
     if quoted.height:
         recs = {h: [] for h in header}
         rows, raws = [], []
@@ -131,8 +161,15 @@ def split_fields(lines: pl.DataFrame, header: list[str], contract_fields: tuple[
             raws.append(raw)
             for h, v in zip(header, values):
                 recs[h].append(v)
-        parts.append(pl.DataFrame({ROW: pl.Series(rows, dtype=pl.Int32), "raw_row": pl.Series(raws, dtype=pl.String),
-                                   **{h: pl.Series(v, dtype=pl.String) for h, v in recs.items()}}))
+        parts.append(
+            pl.DataFrame(
+                {
+                    ROW: pl.Series(rows, dtype=pl.Int32),
+                    "raw_row": pl.Series(raws, dtype=pl.String),
+                    **{h: pl.Series(v, dtype=pl.String) for h, v in recs.items()},
+                }
+            )
+        )
     out = pl.concat(parts, how="vertical")
     return _with_all_columns(out, contract_fields), rejects
 
@@ -150,9 +187,7 @@ def _with_all_columns(frame: pl.DataFrame, contract_fields: tuple[str, ...]) -> 
     missing = [c for c in contract_fields if c not in frame.columns]
     frame = frame.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in missing])
     # whitespace around a value is not part of it; an empty field is absent
-    frame = frame.with_columns(
-        [pl.col(c).str.strip_chars().replace("", None) for c in contract_fields]
-    )
+    frame = frame.with_columns([pl.col(c).str.strip_chars().replace("", None) for c in contract_fields])
     return frame.select(ROW, "raw_row", *contract_fields)
 
 
@@ -179,15 +214,27 @@ def parse_records(records: list, contract_fields: tuple[str, ...], first_row: in
             continue
         unknown = [k for k in rec if k not in cols]
         if unknown:
-            rejects.append(_reject(i, f"fields not in feed contract v1: {', '.join(sorted(unknown))}",
-                                   orjson.dumps(rec).decode(), unknown[0], _as_text(rec[unknown[0]])))
+            rejects.append(
+                _reject(
+                    i,
+                    f"fields not in feed contract v1: {', '.join(sorted(unknown))}",
+                    orjson.dumps(rec).decode(),
+                    unknown[0],
+                    _as_text(rec[unknown[0]]),
+                )
+            )
             continue
         rows.append(i)
         raws.append(orjson.dumps(rec).decode())
         for c in contract_fields:
             cols[c].append(_as_text(rec.get(c)))
-    frame = pl.DataFrame({ROW: pl.Series(rows, dtype=pl.Int32), "raw_row": pl.Series(raws, dtype=pl.String),
-                          **{c: pl.Series(v, dtype=pl.String) for c, v in cols.items()}})
+    frame = pl.DataFrame(
+        {
+            ROW: pl.Series(rows, dtype=pl.Int32),
+            "raw_row": pl.Series(raws, dtype=pl.String),
+            **{c: pl.Series(v, dtype=pl.String) for c, v in cols.items()},
+        }
+    )
     return Parsed(_with_all_columns(frame, contract_fields), len(records), rejects, list(contract_fields))
 
 
@@ -215,10 +262,14 @@ def parse_jsonl(data: bytes, contract_fields: tuple[str, ...]) -> Parsed:
         numbers.append(i)
     parsed = parse_records(records, contract_fields)
     # parse_records numbered records 1..n; map back to line numbers
-    mapping = pl.DataFrame({"_i": pl.Series(range(1, len(numbers) + 1), dtype=pl.Int32),
-                            "_line": pl.Series(numbers, dtype=pl.Int32)})
-    frame = (parsed.frame.join(mapping, left_on=ROW, right_on="_i", how="left")
-             .with_columns(pl.col("_line").alias(ROW)).drop("_line"))
+    mapping = pl.DataFrame(
+        {"_i": pl.Series(range(1, len(numbers) + 1), dtype=pl.Int32), "_line": pl.Series(numbers, dtype=pl.Int32)}
+    )
+    frame = (
+        parsed.frame.join(mapping, left_on=ROW, right_on="_i", how="left")
+        .with_columns(pl.col("_line").alias(ROW))
+        .drop("_line")
+    )
     for rej in parsed.rejects:
         rej["row_number"] = numbers[rej["row_number"] - 1]
     return Parsed(frame, parsed.rows_read + len(pre_rejects), pre_rejects + parsed.rejects, list(contract_fields))

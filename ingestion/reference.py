@@ -2,6 +2,7 @@
 
 The dbt seeds are the single source: ingestion reads the same CSV files dbt loads into `reference`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -44,9 +45,7 @@ def load_reference(seeds_dir: Path = SEEDS_DIR) -> Reference:
     conv = read_seed("unit_conversions", seeds_dir)
     products = read_seed("products", seeds_dir)
     regions = read_seed("regions", seeds_dir)
-    prefixes = sorted(
-        ((r["match_prefix"], r["pilot_region_code"]) for r in regions), key=lambda p: -len(p[0])
-    )
+    prefixes = sorted(((r["match_prefix"], r["pilot_region_code"]) for r in regions), key=lambda p: -len(p[0]))
     return Reference(
         canonical_unit={r["energy_code"]: r["canonical_unit"] for r in energy},
         conversions={(r["from_unit"], r["to_unit"]): float(r["factor"]) for r in conv},

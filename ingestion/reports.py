@@ -1,4 +1,5 @@
 """Row-level error report of one enterprise: every rejected row and skipped duplicate of its feeds."""
+
 from __future__ import annotations
 
 import csv
@@ -6,8 +7,18 @@ from pathlib import Path
 
 import psycopg
 
-COLUMNS = ["kind", "source_name", "entity", "row_number", "field", "value", "reason", "raw_row", "batch_id",
-           "recorded_at"]
+COLUMNS = [
+    "kind",
+    "source_name",
+    "entity",
+    "row_number",
+    "field",
+    "value",
+    "reason",
+    "raw_row",
+    "batch_id",
+    "recorded_at",
+]
 
 _QUERY = """
 SELECT 'rejected' AS kind, r.source_name, r.entity, r.row_number, r.field, r.value, r.reason, r.raw_row,

@@ -1,4 +1,5 @@
 """Raw, audit and quarantine tables (idempotent DDL) and monthly partitions of raw.readings."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -50,10 +51,7 @@ def ensure_reading_partitions(conn: psycopg.Connection, months: set[date]) -> No
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('iem.reading_partitions'))")
     for m in sorted(months - existing_reading_partitions(conn)):
         conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS raw.{} PARTITION OF raw.readings "
-                "FOR VALUES FROM ({}) TO ({})"
-            ).format(
+            sql.SQL("CREATE TABLE IF NOT EXISTS raw.{} PARTITION OF raw.readings FOR VALUES FROM ({}) TO ({})").format(
                 sql.Identifier(f"readings_{m:%Y%m}"),
                 sql.Literal(f"{m.isoformat()} 00:00:00+08"),
                 sql.Literal(f"{next_month(m).isoformat()} 00:00:00+08"),

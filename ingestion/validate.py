@@ -6,6 +6,7 @@ convertible unit, file ownership) follow. Each rejected row is reported once, wi
 breaks: field, value and reason. Exact duplicates (same key, value and sent_at) inside one file or
 batch are separated out, each pointing at the row it repeats.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
 @dataclass
 class Context:
     """What the loader knows when it validates one file or batch."""
+
     reference: Reference
     known_enterprises: set[str]
     known_meters: pl.DataFrame  # enterprise_id, meter_id, energy_code (latest registry state)
@@ -46,9 +48,12 @@ def normalise_timestamp(col: str) -> pl.Expr:
     time = pl.when(time.str.len_chars() == 5).then(time + ":00").otherwise(time)
     off = parts.struct.field("3")
     off = (
-        pl.when(off == "Z").then(pl.lit("+00:00"))
-        .when(off.str.len_chars() == 3).then(off + ":00")
-        .when(off.str.len_chars() == 5).then(off.str.slice(0, 3) + ":" + off.str.slice(3, 2))
+        pl.when(off == "Z")
+        .then(pl.lit("+00:00"))
+        .when(off.str.len_chars() == 3)
+        .then(off + ":00")
+        .when(off.str.len_chars() == 5)
+        .then(off.str.slice(0, 3) + ":" + off.str.slice(3, 2))
         .otherwise(off)
     )
     return parts.struct.field("1") + "T" + time + off
@@ -68,17 +73,26 @@ def _field_checks(ent: Entity) -> list[tuple[str, pl.Expr, str]]:
             if f.minimum is not None:
                 checks.append((f.name, present & (num < f.minimum), f"below minimum {f.minimum:g}"))
             if f.exclusive_minimum is not None:
-                checks.append((f.name, present & (num <= f.exclusive_minimum), f"must be greater than {f.exclusive_minimum:g}"))
+                checks.append(
+                    (f.name, present & (num <= f.exclusive_minimum), f"must be greater than {f.exclusive_minimum:g}")
+                )
         elif f.type == "boolean":
-            checks.append((f.name, present & ~c.str.to_lowercase().is_in(["true", "false"]), "not a boolean (true/false)"))
+            checks.append(
+                (f.name, present & ~c.str.to_lowercase().is_in(["true", "false"]), "not a boolean (true/false)")
+            )
         else:
             if f.enum:
                 checks.append((f.name, present & ~c.is_in(list(f.enum)), f"not one of {', '.join(f.enum)}"))
             if f.format == "date-time":
                 checks.append((f.name, pl.col(f"_why_{f.name}").is_not_null(), pl.col(f"_why_{f.name}")))
             elif f.format == "date":
-                checks.append((f.name, present & c.str.to_date("%Y-%m-%d", strict=False).is_null(),
-                               "not a valid date (YYYY-MM-DD)"))
+                checks.append(
+                    (
+                        f.name,
+                        present & c.str.to_date("%Y-%m-%d", strict=False).is_null(),
+                        "not a valid date (YYYY-MM-DD)",
+                    )
+                )
             elif f.pattern:
                 checks.append((f.name, present & ~c.str.contains(f.pattern), "does not match the contract pattern"))
             if f.min_length:
@@ -118,9 +132,12 @@ def _prepare_timestamps(frame: pl.DataFrame, ent: Entity) -> pl.DataFrame:
         fixes += [
             pl.when(broken).then(norm).otherwise(pl.col(f)).alias(f"_ts_{f}"),
             pl.when(broken).then(parsed).otherwise(pl.col(dt_col(f))).alias(dt_col(f)),
-            pl.when(broken & norm.is_null()).then(pl.lit("not an ISO 8601 date-time with UTC offset"))
-            .when(broken & parsed.is_null()).then(pl.lit("not a valid date-time"))
-            .otherwise(None).alias(f"_why_{f}"),
+            pl.when(broken & norm.is_null())
+            .then(pl.lit("not an ISO 8601 date-time with UTC offset"))
+            .when(broken & parsed.is_null())
+            .then(pl.lit("not a valid date-time"))
+            .otherwise(None)
+            .alias(f"_why_{f}"),
         ]
     return pl.concat([frame.filter(~slow), needs.with_columns(fixes)])
 
@@ -134,8 +151,11 @@ def _first_failure(frame: pl.DataFrame, checks: list) -> pl.DataFrame:
         return frame.with_columns(pl.lit(None, pl.String).alias("_field"), pl.lit(None, pl.String).alias("_reason"))
     flagged = frame.with_columns([cond.fill_null(False).alias(f"_c{i}") for i, (_, cond, _) in enumerate(checks)])
     failing = pl.any_horizontal([pl.col(f"_c{i}") for i in range(len(checks))])
-    good = flagged.filter(~failing).select(cols).with_columns(
-        pl.lit(None, pl.String).alias("_field"), pl.lit(None, pl.String).alias("_reason"))
+    good = (
+        flagged.filter(~failing)
+        .select(cols)
+        .with_columns(pl.lit(None, pl.String).alias("_field"), pl.lit(None, pl.String).alias("_reason"))
+    )
     bad = flagged.filter(failing)
     if bad.is_empty():
         return good
@@ -145,8 +165,9 @@ def _first_failure(frame: pl.DataFrame, checks: list) -> pl.DataFrame:
         cond = pl.col(f"_c{i}")
         field_expr = (pl.when(cond) if field_expr is None else field_expr.when(cond)).then(pl.lit(fname))
         reason_expr = (pl.when(cond) if reason_expr is None else reason_expr.when(cond)).then(reason_lit)
-    bad = bad.with_columns(field_expr.otherwise(None).alias("_field"),
-                           reason_expr.otherwise(None).alias("_reason")).select(*cols, "_field", "_reason")
+    bad = bad.with_columns(
+        field_expr.otherwise(None).alias("_field"), reason_expr.otherwise(None).alias("_reason")
+    ).select(*cols, "_field", "_reason")
     return pl.concat([good, bad])
 
 
@@ -158,59 +179,131 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
     if "enterprise_id" in names:
         ids = frame.get_column("enterprise_id").drop_nulls().unique().to_list()
         bad = [i for i in ids if not uscc.is_valid(i)]
-        checks.append(("enterprise_id", pl.col("enterprise_id").is_in(bad),
-                       "invalid 统一社会信用代码 (check character or structure)"))
+        checks.append(
+            (
+                "enterprise_id",
+                pl.col("enterprise_id").is_in(bad),
+                "invalid 统一社会信用代码 (check character or structure)",
+            )
+        )
         if ctx.owner_enterprise_id:
-            checks.append(("enterprise_id", pl.col("enterprise_id") != ctx.owner_enterprise_id,
-                           f"row belongs to another enterprise; this feed belongs to {ctx.owner_enterprise_id}"))
+            checks.append(
+                (
+                    "enterprise_id",
+                    pl.col("enterprise_id") != ctx.owner_enterprise_id,
+                    f"row belongs to another enterprise; this feed belongs to {ctx.owner_enterprise_id}",
+                )
+            )
         if ent.name != "enterprises":
-            checks.append(("enterprise_id", ~pl.col("enterprise_id").is_in(list(ctx.known_enterprises)),
-                           "unknown enterprise: not in the enterprise registry"))
+            checks.append(
+                (
+                    "enterprise_id",
+                    ~pl.col("enterprise_id").is_in(list(ctx.known_enterprises)),
+                    "unknown enterprise: not in the enterprise registry",
+                )
+            )
     if ent.name == "enterprises":
         pilot_ok = [c for c in frame.get_column("region_code").drop_nulls().unique().to_list() if ref.pilot_region(c)]
-        checks.append(("region_code", pl.col("region_code").is_not_null() & ~pl.col("region_code").is_in(pilot_ok),
-                       "region_code is not within any pilot region of the region reference"))
+        checks.append(
+            (
+                "region_code",
+                pl.col("region_code").is_not_null() & ~pl.col("region_code").is_in(pilot_ok),
+                "region_code is not within any pilot region of the region reference",
+            )
+        )
     if "energy_code" in names:
-        checks.append(("energy_code", ~pl.col("energy_code").is_in(list(ref.canonical_unit)),
-                       "unknown energy_code: not in the energy type reference"))
+        checks.append(
+            (
+                "energy_code",
+                ~pl.col("energy_code").is_in(list(ref.canonical_unit)),
+                "unknown energy_code: not in the energy type reference",
+            )
+        )
         frame = frame.with_columns(
-            pl.col("energy_code").replace_strict(ref.canonical_unit, default=None, return_dtype=pl.String).alias("_canonical")
+            pl.col("energy_code")
+            .replace_strict(ref.canonical_unit, default=None, return_dtype=pl.String)
+            .alias("_canonical")
         )
     if ent.name == "meters":
         reg = pl.col("reading_type") == "register"
-        checks.append(("register_max", ~reg & pl.col("register_max").is_not_null(), "register_max is only for register meters"))
-        checks.append(("replaced_at", pl.col("replaced_at").is_not_null() & pl.col("installed_at").is_not_null()
-                       & (pl.col(dt_col("replaced_at")) <= pl.col(dt_col("installed_at"))),
-                       "replaced_at is not after installed_at"))
+        checks.append(
+            ("register_max", ~reg & pl.col("register_max").is_not_null(), "register_max is only for register meters")
+        )
+        checks.append(
+            (
+                "replaced_at",
+                pl.col("replaced_at").is_not_null()
+                & pl.col("installed_at").is_not_null()
+                & (pl.col(dt_col("replaced_at")) <= pl.col(dt_col("installed_at"))),
+                "replaced_at is not after installed_at",
+            )
+        )
     if ent.name == "readings":
         frame = frame.join(
-            ctx.known_meters.select("enterprise_id", "meter_id", pl.col("energy_code").alias("_energy"),
-                                    pl.col("reading_type").alias("_reading_type")),
-            on=["enterprise_id", "meter_id"], how="left",
+            ctx.known_meters.select(
+                "enterprise_id",
+                "meter_id",
+                pl.col("energy_code").alias("_energy"),
+                pl.col("reading_type").alias("_reading_type"),
+            ),
+            on=["enterprise_id", "meter_id"],
+            how="left",
         ).with_columns(
-            pl.col("_energy").replace_strict(ref.canonical_unit, default=None, return_dtype=pl.String).alias("_canonical")
+            pl.col("_energy")
+            .replace_strict(ref.canonical_unit, default=None, return_dtype=pl.String)
+            .alias("_canonical")
         )
-        checks.append(("meter_id", pl.col("_energy").is_null(), "unknown meter: not in the meter registry of this enterprise"))
-        checks.append(("period_start", pl.col("period_start").is_null() & (pl.col("_reading_type") == "interval"),
-                       "period_start is required for interval meters"))
+        checks.append(
+            ("meter_id", pl.col("_energy").is_null(), "unknown meter: not in the meter registry of this enterprise")
+        )
+        checks.append(
+            (
+                "period_start",
+                pl.col("period_start").is_null() & (pl.col("_reading_type") == "interval"),
+                "period_start is required for interval meters",
+            )
+        )
         start, end = pl.col(dt_col("period_start")), pl.col(dt_col("period_end"))
-        checks.append(("period_start", pl.col("period_start").is_not_null() & (start >= end),
-                       "period_start is not before period_end"))
+        checks.append(
+            (
+                "period_start",
+                pl.col("period_start").is_not_null() & (start >= end),
+                "period_start is not before period_end",
+            )
+        )
     if ent.name in ("totals", "production"):
-        checks.append(("period_start", pl.col(dt_col("period_start")) >= pl.col(dt_col("period_end")),
-                       "period_start is not before period_end"))
+        checks.append(
+            (
+                "period_start",
+                pl.col(dt_col("period_start")) >= pl.col(dt_col("period_end")),
+                "period_start is not before period_end",
+            )
+        )
     if ent.name == "production":
-        checks.append(("product_code", ~pl.col("product_code").is_in(list(ref.products)),
-                       "unknown product_code: not in the product reference"))
+        checks.append(
+            (
+                "product_code",
+                ~pl.col("product_code").is_in(list(ref.products)),
+                "unknown product_code: not in the product reference",
+            )
+        )
     if "unit" in names and "_canonical" in frame.columns:
         pairs = pl.DataFrame(
-            {"unit": [f for f, _ in ref.conversions], "_canonical": [t for _, t in ref.conversions],
-             "_convertible": [True] * len(ref.conversions)},
+            {
+                "unit": [f for f, _ in ref.conversions],
+                "_canonical": [t for _, t in ref.conversions],
+                "_convertible": [True] * len(ref.conversions),
+            },
             schema={"unit": pl.String, "_canonical": pl.String, "_convertible": pl.Boolean},
         )
         frame = frame.join(pairs, on=["unit", "_canonical"], how="left")
-        checks.append(("unit", pl.col("_canonical").is_not_null() & pl.col("_convertible").is_null(),
-                       "unit is unknown or not convertible to the energy type's canonical unit"))
+        checks.append(
+            (
+                "unit",
+                pl.col("_canonical").is_not_null() & pl.col("_convertible").is_null(),
+                "unit is unknown or not convertible to the energy type's canonical unit",
+            )
+        )
     return frame, checks
 
 
@@ -229,12 +322,22 @@ def split_duplicates(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def describe_duplicates(dups: pl.DataFrame, fields: pl.DataFrame, ent: Entity) -> pl.DataFrame:
     """row_number, first_row_number, enterprise_id, natural_key of duplicate rows (fields split)."""
-    ent_id = (pl.col("enterprise_id") if "enterprise_id" in ent.field_names
-              else pl.lit(None, pl.String).alias("enterprise_id"))
-    return dups.select(ROW, "first_row_number").join(fields, on=ROW, how="left").select(
-        pl.col(ROW).alias("row_number"), pl.col("first_row_number").cast(pl.Int32), ent_id,
-        pl.concat_str([pl.col(k).fill_null("") for k in ent.key], separator="|").alias("natural_key"),
-    ).sort("row_number")
+    ent_id = (
+        pl.col("enterprise_id")
+        if "enterprise_id" in ent.field_names
+        else pl.lit(None, pl.String).alias("enterprise_id")
+    )
+    return (
+        dups.select(ROW, "first_row_number")
+        .join(fields, on=ROW, how="left")
+        .select(
+            pl.col(ROW).alias("row_number"),
+            pl.col("first_row_number").cast(pl.Int32),
+            ent_id,
+            pl.concat_str([pl.col(k).fill_null("") for k in ent.key], separator="|").alias("natural_key"),
+        )
+        .sort("row_number")
+    )
 
 
 def prepare(frame: pl.DataFrame, ent: Entity) -> pl.DataFrame:
@@ -266,12 +369,18 @@ def check(frame: pl.DataFrame, ent: Entity, ctx: Context) -> tuple[pl.DataFrame,
         elif fld.default is not None:
             norm.append(pl.col(fld.name).fill_null(pl.lit(str(fld.default))))
     ok = ok.with_columns(norm)
-    ent_id = (pl.col("enterprise_id") if "enterprise_id" in ent.field_names
-              else pl.lit(None, pl.String).alias("enterprise_id"))
+    ent_id = (
+        pl.col("enterprise_id")
+        if "enterprise_id" in ent.field_names
+        else pl.lit(None, pl.String).alias("enterprise_id")
+    )
     rejects = bad.select(
-        pl.col(ROW).alias("row_number"), ent_id, pl.col("_field").alias("field"),
+        pl.col(ROW).alias("row_number"),
+        ent_id,
+        pl.col("_field").alias("field"),
         pl.coalesce([pl.when(pl.col("_field") == c).then(pl.col(c)) for c in ent.field_names]).alias("value"),
-        pl.col("_reason").alias("reason"), pl.col("raw_row"),
+        pl.col("_reason").alias("reason"),
+        pl.col("raw_row"),
     )
     keep = [ROW, "raw_row", *ent.field_names] + [c for c in ok.columns if c.startswith("_dt_")]
     return ok.select(keep), rejects

@@ -4,6 +4,7 @@
 Single-stage commands call the libraries directly; `iem run` executes the Dagster asset graph
 in-process (the same graph the UI shows).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,6 +56,7 @@ def _warehouse() -> str:
 
 # ------------------------------------------------------------------ commands
 
+
 def cmd_db(args) -> int:
     from .database import database_url, stop_embedded
 
@@ -74,20 +76,37 @@ def cmd_simulate(args) -> int:
 
     regions = args.regions.split(",") if args.regions else None
     if args.serve:
-        serve(args.serve, enterprises=args.enterprises, start=args.start, days=args.days, seed=args.seed,
-              faults=args.faults)
+        serve(
+            args.serve,
+            enterprises=args.enterprises,
+            start=args.start,
+            days=args.days,
+            seed=args.seed,
+            faults=args.faults,
+        )
         return 0
-    summary = simulate(Path(args.out), enterprises=args.enterprises, start=args.start, days=args.days, seed=args.seed,
-                       regions=regions, faults=args.faults, truth_path=Path(args.truth) if args.truth else None,
-                       history_months=args.history_months, meters_per_enterprise=args.meters_per_enterprise)
+    summary = simulate(
+        Path(args.out),
+        enterprises=args.enterprises,
+        start=args.start,
+        days=args.days,
+        seed=args.seed,
+        regions=regions,
+        faults=args.faults,
+        truth_path=Path(args.truth) if args.truth else None,
+        history_months=args.history_months,
+        meters_per_enterprise=args.meters_per_enterprise,
+    )
     _emit(args, summary, f"simulated feed written to {args.out}")
     return 0
 
 
 def _ingest_summary_line(d: dict) -> str:
-    return (f"files loaded {d['files']}, skipped {d['files_skipped']}, ignored {d['files_ignored']}; rows read "
-            f"{d['rows_read']} = loaded {d['rows_loaded']} + quarantined {d['rows_quarantined']} + duplicate "
-            f"{d['rows_duplicate']}")
+    return (
+        f"files loaded {d['files']}, skipped {d['files_skipped']}, ignored {d['files_ignored']}; rows read "
+        f"{d['rows_read']} = loaded {d['rows_loaded']} + quarantined {d['rows_quarantined']} + duplicate "
+        f"{d['rows_duplicate']}"
+    )
 
 
 def cmd_ingest(args) -> int:
@@ -96,8 +115,15 @@ def cmd_ingest(args) -> int:
     url = _warehouse()
 
     def progress(b):
-        _say(f"  {b.source_name}: {b.status}" + (f" read {b.rows_read} loaded {b.rows_loaded} quarantined "
-             f"{b.rows_quarantined} duplicate {b.rows_duplicate}" if b.status == "loaded" else f" ({b.message})"))
+        _say(
+            f"  {b.source_name}: {b.status}"
+            + (
+                f" read {b.rows_read} loaded {b.rows_loaded} quarantined "
+                f"{b.rows_quarantined} duplicate {b.rows_duplicate}"
+                if b.status == "loaded"
+                else f" ({b.message})"
+            )
+        )
 
     summary = ingest_path(url, Path(args.path), progress=progress).to_dict()
     for b in summary["batches"]:
@@ -117,8 +143,11 @@ def cmd_pull(args) -> int:
     for b in summary["batches"]:
         if b["status"] == "failed":
             _say(f"  {b['source_name']}: FAILED ({b['message']})")
-    _emit(args, summary, _ingest_summary_line(summary) + (f"; {summary['failures']} endpoint(s) failed"
-                                                          if summary["failures"] else ""))
+    _emit(
+        args,
+        summary,
+        _ingest_summary_line(summary) + (f"; {summary['failures']} endpoint(s) failed" if summary["failures"] else ""),
+    )
     return 1 if summary["failures"] else 0
 
 
@@ -130,7 +159,9 @@ def cmd_errors(args) -> int:
     url = _warehouse()
     out = Path(args.out) if args.out else Paths.from_env().ensure().errors / f"{args.enterprise}.csv"
     result = write_error_report(url, args.enterprise, out)
-    _emit(args, result, f"{result['rows']} rows ({result['rejected']} rejected, {result['duplicate']} duplicates) → {out}")
+    _emit(
+        args, result, f"{result['rows']} rows ({result['rejected']} rejected, {result['duplicate']} duplicates) → {out}"
+    )
     return 0
 
 
@@ -139,8 +170,11 @@ def cmd_onboard(args) -> int:
 
     result = onboard(Path(args.path))
     for f in result["findings"]:
-        where = ", ".join(x for x in (f["file"], f"row {f['row']}" if f["row"] else None,
-                                      f"field {f['field']}" if f["field"] else None) if x)
+        where = ", ".join(
+            x
+            for x in (f["file"], f"row {f['row']}" if f["row"] else None, f"field {f['field']}" if f["field"] else None)
+            if x
+        )
         _say(f"  [{f['severity']}] {where + ': ' if where else ''}{f['message']}")
     verdict = "ready for go-live" if result["ready"] else f"not ready: {result['blocking']} blocking finding(s)"
     _emit(args, result, f"{args.path}: {verdict}")
@@ -153,9 +187,13 @@ def cmd_bench(args) -> int:
     from .database import database_url
 
     result = run(database_url(), args.rows)
-    _emit(args, result, f"{args.rows} rows: raw COPY {result['copy_rows_per_s']:,}/s, iem {result['iem_rows_per_s']:,}/s "
-                        f"({result['iem_vs_copy']}x COPY), pandas.to_sql {result['pandas_rows_per_s']:,}/s "
-                        f"(iem {result['iem_vs_pandas']}x pandas)")
+    _emit(
+        args,
+        result,
+        f"{args.rows} rows: raw COPY {result['copy_rows_per_s']:,}/s, iem {result['iem_rows_per_s']:,}/s "
+        f"({result['iem_vs_copy']}x COPY), pandas.to_sql {result['pandas_rows_per_s']:,}/s "
+        f"(iem {result['iem_vs_pandas']}x pandas)",
+    )
     return 0
 
 
@@ -171,7 +209,12 @@ def cmd_transform(args) -> int:
     from .forecasting import run_forecasts
 
     forecasts = run_forecasts(url)
-    out = {"status": "success", "seconds": round(time.perf_counter() - t0, 1), "results": counts, "forecasts": forecasts}
+    out = {
+        "status": "success",
+        "seconds": round(time.perf_counter() - t0, 1),
+        "results": counts,
+        "forecasts": forecasts,
+    }
     _emit(args, out, f"dbt build: {counts}\nforecasts: {forecasts}")
     return 0
 
@@ -186,8 +229,10 @@ def cmd_check(args) -> int:
     report = run_quality_gate(url, docs_dir=paths.quality)
     d = report.to_dict()
     for r in report.results:
-        _say(f"  [{'ok' if r.success else 'FAIL'}] {r.severity:8} {r.layer:8} {r.name}"
-             + (f" region {r.region_code}" if r.region_code else ""))
+        _say(
+            f"  [{'ok' if r.success else 'FAIL'}] {r.severity:8} {r.layer:8} {r.name}"
+            + (f" region {r.region_code}" if r.region_code else "")
+        )
     blocking = report.blocking_failures()
     _emit(args, d, f"{len(report.results)} checks, {len(blocking)} blocking failures; Data Docs under {paths.quality}")
     return 1 if blocking else 0
@@ -202,14 +247,19 @@ def cmd_export(args) -> int:
     url = _warehouse()
     paths = Paths.from_env().ensure()
     quality = run_quality_gate(url, month=args.month, docs_dir=paths.quality)
-    result = export_month(url, args.month, paths.outbox, quality=quality,
-                          deliver_to=os.environ.get("IEM_NATIONAL_ENDPOINT") or None)
+    result = export_month(
+        url, args.month, paths.outbox, quality=quality, deliver_to=os.environ.get("IEM_NATIONAL_ENDPOINT") or None
+    )
     for r in result["regions"]:
-        _say(f"  {r['region_code']}: {r['status']} revision {r.get('revision')}"
-             + (f" failed: {', '.join(r['failed_checks'])}" if r.get("failed_checks") else ""))
+        _say(
+            f"  {r['region_code']}: {r['status']} revision {r.get('revision')}"
+            + (f" failed: {', '.join(r['failed_checks'])}" if r.get("failed_checks") else "")
+        )
     undelivered = [r["region_code"] for r in result["regions"] if r.get("delivery", {}).get("status") == "failed"]
     if undelivered:
-        _say(f"  delivery failed after retries for: {', '.join(undelivered)} (kept in the ledger; the next run retries)")
+        _say(
+            f"  delivery failed after retries for: {', '.join(undelivered)} (kept in the ledger; the next run retries)"
+        )
     _emit(args, result, f"export {args.month:%Y-%m}: {result['status']} → {paths.outbox / f'{args.month:%Y-%m}'}")
     return 1 if result["status"] == "blocked" or undelivered else 0
 
@@ -222,8 +272,11 @@ def cmd_dashboard(args) -> int:
     url = _warehouse()
     out = Paths.from_env().ensure().dashboards / f"{args.month:%Y-%m}"
     pages = render_month(url, args.month, out)
-    _emit(args, {"month": f"{args.month:%Y-%m}", "pages": [str(p) for p in pages]},
-          f"{len(pages)} dashboard pages under {out}")
+    _emit(
+        args,
+        {"month": f"{args.month:%Y-%m}", "pages": [str(p) for p in pages]},
+        f"{len(pages)} dashboard pages under {out}",
+    )
     return 0
 
 
@@ -231,13 +284,14 @@ def cmd_evaluate(args) -> int:
     from .database import database_url
     from .evaluate import evaluate
 
-    result = evaluate(database_url(), enterprises=args.enterprises, days=args.days, seed=args.seed,
-                      faults=args.faults)
+    result = evaluate(database_url(), enterprises=args.enterprises, days=args.days, seed=args.seed, faults=args.faults)
     lines = [f"{'kind':<22}{'truth':>7}{'alerts':>8}{'precision':>11}{'recall':>8}"]
     for kind, r in result["kinds"].items():
         p = "–" if r["precision"] is None else f"{r['precision']:.3f}"
         rc = "–" if r["recall"] is None else f"{r['recall']:.3f}"
-        lines.append(f"{kind:<22}{r['truth']:>7}{r['alerts']:>8}{p:>11}{rc:>8}" + (f"  ({r['note']})" if r["note"] else ""))
+        lines.append(
+            f"{kind:<22}{r['truth']:>7}{r['alerts']:>8}{p:>11}{rc:>8}" + (f"  ({r['note']})" if r["note"] else "")
+        )
     _emit(args, result, "\n".join(lines))
     return 0
 
@@ -246,17 +300,20 @@ def cmd_run(args) -> int:
     from .pipeline import run_pipeline
 
     summary = run_pipeline(month=args.month)
-    human = "\n".join([
-        f"run {summary['status']} for month {summary['month']}",
-        *(f"  {stage:<10} {secs:7.1f} s" for stage, secs in summary["stage_seconds"].items()),
-        f"export:     {summary['export_dir']}",
-        f"dashboards: {summary['dashboard_dir']}",
-    ])
+    human = "\n".join(
+        [
+            f"run {summary['status']} for month {summary['month']}",
+            *(f"  {stage:<10} {secs:7.1f} s" for stage, secs in summary["stage_seconds"].items()),
+            f"export:     {summary['export_dir']}",
+            f"dashboards: {summary['dashboard_dir']}",
+        ]
+    )
     _emit(args, summary, human)
     return 0 if summary["status"] == "success" else 1
 
 
 # ------------------------------------------------------------------ parser
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="iem", description="Industrial Energy Monitor: regional platform command line")
@@ -280,8 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--faults", choices=["none", "default"], default="default")
     sp.add_argument("--truth", help="write injected faults as JSON lines to this file")
     sp.add_argument("--history-months", type=int, default=0)
-    sp.add_argument("--meters-per-enterprise", type=int, metavar="N",
-                    help="pad every enterprise to N meters with workshop electricity sub-meters (scope check)")
+    sp.add_argument(
+        "--meters-per-enterprise",
+        type=int,
+        metavar="N",
+        help="pad every enterprise to N meters with workshop electricity sub-meters (scope check)",
+    )
     sp.add_argument("--serve", type=int, metavar="PORT", help="serve the feed as an energy-centre HTTP API")
     sp.set_defaults(func=cmd_simulate)
 
@@ -333,8 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("IEM_LOG_LEVEL", "WARNING"), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("IEM_LOG_LEVEL", "WARNING"),
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

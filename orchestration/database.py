@@ -4,6 +4,7 @@ when IEM_DATABASE_URL is unset, the given server otherwise.
 The embedded server is started with cleanup disabled, so it keeps running for other processes
 (dbt, Dagster, BI tools) until `iem db stop`. `database_url()` always returns a plain libpq URI.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -45,8 +46,12 @@ def _embedded_server(pgdata: Path):
         info = server.get_postmaster_info()
         if info.port != int(port) or info.hostname != "127.0.0.1":
             options = f'-h 127.0.0.1 -p {port} -k "{info.socket_dir}"'
-            pgexec("pg_ctl", ("-w", "-D", str(pgdata), "-o", options, "-l", str(server.log), "restart"),
-                   bin_path=server.bin_path, user=server.system_user)
+            pgexec(
+                "pg_ctl",
+                ("-w", "-D", str(pgdata), "-o", options, "-l", str(server.log), "restart"),
+                bin_path=server.bin_path,
+                user=server.system_user,
+            )
             server._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata)
     return server
 

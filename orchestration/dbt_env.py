@@ -1,4 +1,5 @@
 """How dbt reaches the warehouse: profiles.yml reads only environment variables, set from the URL."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """The one asset graph of IEM. `dagster dev -m orchestration.definitions` opens it in the UI;
 `iem run` executes the same graph in-process. Per-domain modules live in orchestration/defs/."""
+
 from __future__ import annotations
 
 import dagster as dg
@@ -11,8 +12,14 @@ from .defs.ingestion import feed_freshness, http_pull_schedule, landing_sensor, 
 from .defs.quality import quality_checks
 from .defs.transform import dbt_warehouse_assets
 from .defs.transform.assets import dbt_resource
-from .jobs import (daily_transform_schedule, ingest_and_transform_job, main_job, silent_feed_job, silent_feed_schedule,
-                   transform_job)
+from .jobs import (
+    daily_transform_schedule,
+    ingest_and_transform_job,
+    main_job,
+    silent_feed_job,
+    silent_feed_schedule,
+    transform_job,
+)
 from .resources import PlatformPathsResource, WarehouseResource
 
 

@@ -5,6 +5,7 @@ A truth record is found by an alert of the same kind for the same enterprise and
 names one, the same meter and an overlapping period — or, for rows rejected at the door, the same
 file and row. Kinds that are not alerts by design (corrections and late arrivals are handled, not
 flagged) are listed with their counts and no score."""
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,8 @@ def score(alerts: list[dict], truth: list[dict]) -> dict:
         found = [t for t in ts if any(match(a, t) for a in als)]
         right = [a for a in als if any(match(a, t) for t in ts)]
         table[kind] = {
-            "truth": len(ts), "alerts": len(als),
+            "truth": len(ts),
+            "alerts": len(als),
             "recall": None if kind in NOT_ALERTED or not ts else round(len(found) / len(ts), 3),
             "precision": None if not als else round(len(right) / len(als), 3),
             "note": "handled, not alerted (by design)" if kind in NOT_ALERTED else None,
@@ -56,9 +58,17 @@ def score(alerts: list[dict], truth: list[dict]) -> dict:
     return table
 
 
-def evaluate(cluster_url: str, *, enterprises: int = 50, days: int = 60, seed: int = 2026,
-             start: date = date(2026, 1, 1), faults: str = "default", workdir: Path | None = None,
-             keep_database: bool = True) -> dict:
+def evaluate(
+    cluster_url: str,
+    *,
+    enterprises: int = 50,
+    days: int = 60,
+    seed: int = 2026,
+    start: date = date(2026, 1, 1),
+    faults: str = "default",
+    workdir: Path | None = None,
+    keep_database: bool = True,
+) -> dict:
     """Score alerts on a fresh simulation; the database `<name>_evaluate` is kept for inspection
     unless keep_database is False."""
     from ingestion.loader import ingest_path
@@ -76,12 +86,22 @@ def evaluate(cluster_url: str, *, enterprises: int = 50, days: int = 60, seed: i
         ingest = ingest_path(url, feed).to_dict()
         run_dbt(["build"], url)
     with psycopg.connect(url) as conn:
-        cur = conn.execute("select family, fault_kind, enterprise_id, meter_id, period_start, period_end, status, evidence "
-                           "from marts.fct_alerts")
+        cur = conn.execute(
+            "select family, fault_kind, enterprise_id, meter_id, period_start, period_end, status, evidence "
+            "from marts.fct_alerts"
+        )
         alerts = [dict(zip([d.name for d in cur.description], row)) for row in cur.fetchall()]
     table = score(alerts, truth)
     if not keep_database:
         drop_database(cluster_url, dbname)
-    return {"database": url, "enterprises": enterprises, "days": days, "seed": seed, "faults": faults,
-            "rows_read": ingest["rows_read"], "alerts": len(alerts),
-            "data_fault_alerts": sum(a["family"] == "data_fault" for a in alerts), "kinds": table}
+    return {
+        "database": url,
+        "enterprises": enterprises,
+        "days": days,
+        "seed": seed,
+        "faults": faults,
+        "rows_read": ingest["rows_read"],
+        "alerts": len(alerts),
+        "data_fault_alerts": sum(a["family"] == "data_fault" for a in alerts),
+        "kinds": table,
+    }

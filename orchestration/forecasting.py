@@ -16,6 +16,7 @@ saying so. Output is deterministic: no random simulation anywhere.
 Input: marts.fct_enterprise_monthly_history. Output (replaced atomically in one transaction):
 marts.fct_forecast_monthly (forecasts and one-step backtest forecasts beside actuals) and
 marts.rpt_forecast_backtest (backtest error per series and candidate model, which one was chosen)."""
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ class SeriesForecast:
     chosen: str
     is_fallback: bool
     note: str
-    forecasts: list[tuple[date, int, float, float, float, float, float]]   # month, h, mean, lo80, hi80, lo95, hi95
+    forecasts: list[tuple[date, int, float, float, float, float, float]]  # month, h, mean, lo80, hi80, lo95, hi95
     backtest: dict[str, dict] = field(default_factory=dict)  # model -> {mape, mase, origins, one_step: {month: f}}
 
 
@@ -62,8 +63,9 @@ def _fit_predict(model: str, y: np.ndarray, h: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter on short, smooth series
         if model == "holt_winters":
-            fit = ExponentialSmoothing(y, trend="add", seasonal="add", seasonal_periods=12,
-                                       initialization_method="estimated").fit()
+            fit = ExponentialSmoothing(
+                y, trend="add", seasonal="add", seasonal_periods=12, initialization_method="estimated"
+            ).fit()
         elif model == "holt_damped":
             fit = ExponentialSmoothing(y, trend="add", damped_trend=True, initialization_method="estimated").fit()
         else:
@@ -87,9 +89,13 @@ def forecast_series(months: list[date], values: list[float], horizon: int = HORI
         else:
             sigma, how = 0.1 * abs(level), "±10 % assumed"
         rows = [(m, k + 1, level, *_interval(level, sigma * math.sqrt(k + 1))) for k, m in enumerate(future)]
-        return SeriesForecast("naive_fallback", True,
-                              f"only {n} complete month(s) of history (< {MIN_MODEL_MONTHS}): last value carried "
-                              f"forward, interval from {how}", rows)
+        return SeriesForecast(
+            "naive_fallback",
+            True,
+            f"only {n} complete month(s) of history (< {MIN_MODEL_MONTHS}): last value carried "
+            f"forward, interval from {how}",
+            rows,
+        )
     candidates = ["seasonal_naive", "holt_winters" if n >= MIN_SEASONAL_MONTHS else "holt_damped"]
     min_train = 24 if n >= MIN_SEASONAL_MONTHS else 12
     origins = list(range(max(min_train, n - MAX_ORIGINS), n))
@@ -111,11 +117,13 @@ def forecast_series(months: list[date], values: list[float], horizon: int = HORI
                     abs_pct.append(abs(e) / abs(actual))
                 if k == 1:
                     one_step[months[o]] = float(pred[0])
-        results[model] = {"mape": float(np.mean(abs_pct)) if abs_pct else float("nan"),
-                          "mase": float(np.mean(abs_err)) / scale if scale and np.isfinite(scale) and scale > 0 else None,
-                          "origins": len(origins),
-                          "rmse_by_horizon": {k: float(np.sqrt(np.mean(np.square(v)))) if v else None for k, v in errors.items()},
-                          "one_step": one_step}
+        results[model] = {
+            "mape": float(np.mean(abs_pct)) if abs_pct else float("nan"),
+            "mase": float(np.mean(abs_err)) / scale if scale and np.isfinite(scale) and scale > 0 else None,
+            "origins": len(origins),
+            "rmse_by_horizon": {k: float(np.sqrt(np.mean(np.square(v)))) if v else None for k, v in errors.items()},
+            "one_step": one_step,
+        }
     base, model = candidates
     chosen = model if results[model]["mape"] < results[base]["mape"] else base
     pred = _fit_predict(chosen, y, horizon)
@@ -124,8 +132,14 @@ def forecast_series(months: list[date], values: list[float], horizon: int = HORI
     for k, m in enumerate(future, start=1):
         sigma = rmse.get(k) or rmse.get(1) or 0.0
         rows.append((m, k, float(pred[k - 1]), *_interval(float(pred[k - 1]), sigma)))
-    return SeriesForecast(chosen, False, f"chosen by backtest over {len(origins)} origins (MAPE "
-                          f"{results[chosen]['mape']:.2%} vs seasonal naive {results[base]['mape']:.2%})", rows, results)
+    return SeriesForecast(
+        chosen,
+        False,
+        f"chosen by backtest over {len(origins)} origins (MAPE "
+        f"{results[chosen]['mape']:.2%} vs seasonal naive {results[base]['mape']:.2%})",
+        rows,
+        results,
+    )
 
 
 def _interval(mean: float, sigma: float) -> tuple[float, float, float, float]:
@@ -136,8 +150,10 @@ def load_series(url: str) -> list[dict]:
     """The series to forecast: each region × industry (sum of its enterprises over the trailing months
     in which all of them have data) and each enterprise of ≥ 100,000 tce over its last 12 months."""
     with psycopg.connect(url) as conn:
-        cur = conn.execute("select enterprise_id, month, region_code, industry_code, comprehensive_tce_equivalent::float8 "
-                           "from marts.fct_enterprise_monthly_history where region_code is not null order by 1, 2")
+        cur = conn.execute(
+            "select enterprise_id, month, region_code, industry_code, comprehensive_tce_equivalent::float8 "
+            "from marts.fct_enterprise_monthly_history where region_code is not null order by 1, 2"
+        )
         hist = pd.DataFrame(cur.fetchall(), columns=["enterprise_id", "month", "region_code", "industry_code", "tce"])
     out = []
     if hist.empty:
@@ -151,9 +167,18 @@ def load_series(url: str) -> list[dict]:
             start -= 1
         part = wide.iloc[start:]
         if len(part):
-            out.append({"series_kind": "region_industry", "series_id": f"{region}/{industry}", "region_code": region,
-                        "industry_code": industry, "enterprise_id": None, "enterprises": wide.shape[1],
-                        "months": list(part.index), "values": part.sum(axis=1).tolist()})
+            out.append(
+                {
+                    "series_kind": "region_industry",
+                    "series_id": f"{region}/{industry}",
+                    "region_code": region,
+                    "industry_code": industry,
+                    "enterprise_id": None,
+                    "enterprises": wide.shape[1],
+                    "months": list(part.index),
+                    "values": part.sum(axis=1).tolist(),
+                }
+            )
     for ent, g in hist.groupby("enterprise_id", sort=True):
         g = g.sort_values("month")
         if g["tce"].tail(12).sum() * 12 / min(12, len(g)) < LARGE_ENTERPRISE_TCE:
@@ -161,9 +186,18 @@ def load_series(url: str) -> list[dict]:
         s = g.set_index("month")["tce"]
         s = s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="MS").date)
         trailing = s[s.isna().cumsum() == s.isna().sum()].dropna() if s.isna().any() else s
-        out.append({"series_kind": "enterprise", "series_id": ent, "region_code": g["region_code"].iloc[-1],
-                    "industry_code": g["industry_code"].iloc[-1], "enterprise_id": ent, "enterprises": 1,
-                    "months": list(trailing.index), "values": trailing.tolist()})
+        out.append(
+            {
+                "series_kind": "enterprise",
+                "series_id": ent,
+                "region_code": g["region_code"].iloc[-1],
+                "industry_code": g["industry_code"].iloc[-1],
+                "enterprise_id": ent,
+                "enterprises": 1,
+                "months": list(trailing.index),
+                "values": trailing.tolist(),
+            }
+        )
     return out
 
 
@@ -219,18 +253,34 @@ def _run_forecasts(url: str) -> dict:
         key = (s["series_kind"], s["series_id"], s["region_code"], s["industry_code"], s["enterprise_id"])
         actual = dict(zip(s["months"], s["values"]))
         for month, h, mean, lo80, hi80, lo95, hi95 in f.forecasts:
-            fc_rows.append((*key, month, "forecast", h, f.chosen, mean, lo80, hi80, lo95, hi95, None, f.is_fallback, f.note))
+            fc_rows.append(
+                (*key, month, "forecast", h, f.chosen, mean, lo80, hi80, lo95, hi95, None, f.is_fallback, f.note)
+            )
         if f.is_fallback:
             fallbacks += 1
             bt_rows.append((*key, len(s["values"]), s["months"][-1], f.chosen, 0, None, None, True, None, f.note))
             continue
         for month, pred in f.backtest[f.chosen]["one_step"].items():
-            fc_rows.append((*key, month, "backtest", 1, f.chosen, pred, None, None, None, None, actual[month], False, None))
+            fc_rows.append(
+                (*key, month, "backtest", 1, f.chosen, pred, None, None, None, None, actual[month], False, None)
+            )
         base = f.backtest["seasonal_naive"]["mape"]
         for model, r in f.backtest.items():
             beats = None if model == "seasonal_naive" else bool(r["mape"] < base)
-            bt_rows.append((*key, len(s["values"]), s["months"][-1], model, r["origins"], r["mape"], r["mase"],
-                            model == f.chosen, beats, f.note if model == f.chosen else None))
+            bt_rows.append(
+                (
+                    *key,
+                    len(s["values"]),
+                    s["months"][-1],
+                    model,
+                    r["origins"],
+                    r["mape"],
+                    r["mase"],
+                    model == f.chosen,
+                    beats,
+                    f.note if model == f.chosen else None,
+                )
+            )
         compared += 1
         chosen_beats += int(f.chosen != "seasonal_naive")
     with psycopg.connect(url) as conn:  # one transaction: readers see the old tables or the new ones
@@ -239,17 +289,63 @@ def _run_forecasts(url: str) -> dict:
         conn.execute(FORECAST_DDL)
         conn.execute(BACKTEST_DDL)
         for table, column, text in _comments():
-            target = (sql.SQL("column {}").format(sql.Identifier("marts", table, column)) if column
-                      else sql.SQL("table {}").format(sql.Identifier("marts", table)))
+            target = (
+                sql.SQL("column {}").format(sql.Identifier("marts", table, column))
+                if column
+                else sql.SQL("table {}").format(sql.Identifier("marts", table))
+            )
             conn.execute(sql.SQL("comment on {} is {}").format(target, sql.Literal(text)))
-        _copy(conn, "marts.fct_forecast_monthly",
-              ["series_kind", "series_id", "region_code", "industry_code", "enterprise_id", "month", "forecast_kind",
-               "horizon", "model", "forecast_tce", "lower_80_tce", "upper_80_tce", "lower_95_tce", "upper_95_tce",
-               "actual_tce", "is_fallback", "note"], fc_rows)
-        _copy(conn, "marts.rpt_forecast_backtest",
-              ["series_kind", "series_id", "region_code", "industry_code", "enterprise_id", "history_months",
-               "last_actual_month", "model", "origins", "mape", "mase", "is_chosen", "beats_seasonal_naive", "note"], bt_rows)
-    return {"series": len(series), "region_industry_series": sum(s["series_kind"] == "region_industry" for s in series),
-            "enterprise_series": sum(s["series_kind"] == "enterprise" for s in series), "fallback_series": fallbacks,
-            "backtested_series": compared, "chosen_model_beats_seasonal_naive": chosen_beats,
-            "forecast_rows": len(fc_rows)}
+        _copy(
+            conn,
+            "marts.fct_forecast_monthly",
+            [
+                "series_kind",
+                "series_id",
+                "region_code",
+                "industry_code",
+                "enterprise_id",
+                "month",
+                "forecast_kind",
+                "horizon",
+                "model",
+                "forecast_tce",
+                "lower_80_tce",
+                "upper_80_tce",
+                "lower_95_tce",
+                "upper_95_tce",
+                "actual_tce",
+                "is_fallback",
+                "note",
+            ],
+            fc_rows,
+        )
+        _copy(
+            conn,
+            "marts.rpt_forecast_backtest",
+            [
+                "series_kind",
+                "series_id",
+                "region_code",
+                "industry_code",
+                "enterprise_id",
+                "history_months",
+                "last_actual_month",
+                "model",
+                "origins",
+                "mape",
+                "mase",
+                "is_chosen",
+                "beats_seasonal_naive",
+                "note",
+            ],
+            bt_rows,
+        )
+    return {
+        "series": len(series),
+        "region_industry_series": sum(s["series_kind"] == "region_industry" for s in series),
+        "enterprise_series": sum(s["series_kind"] == "enterprise" for s in series),
+        "fallback_series": fallbacks,
+        "backtested_series": compared,
+        "chosen_model_beats_seasonal_naive": chosen_beats,
+        "forecast_rows": len(fc_rows),
+    }

@@ -1,4 +1,5 @@
 """Jobs and schedules over the one asset graph."""
+
 import dagster as dg
 
 from .defs.transform.assets import wall_clock_as_of
@@ -7,7 +8,8 @@ ALL_STAGES = dg.AssetSelection.all()
 
 # `iem run`: ingest landing, transform, check, export, dashboards — one run, one month partition.
 main_job = dg.define_asset_job(
-    "iem_main_job", selection=ALL_STAGES,  # partitioned by month through its export and dashboard assets
+    "iem_main_job",
+    selection=ALL_STAGES,  # partitioned by month through its export and dashboard assets
     description="The whole pipeline for one month: ingest landing → dbt build (with checks) → export → dashboards.",
 )
 
@@ -25,24 +27,35 @@ transform_job = dg.define_asset_job(
 
 silent_feed_job = dg.define_asset_job(
     "silent_feed_job",
-    selection=dg.AssetSelection.assets(dg.AssetKey(["intermediate", "int_alert_candidates"]),
-                                       dg.AssetKey(["marts", "fct_alerts"])),
+    selection=dg.AssetSelection.assets(
+        dg.AssetKey(["intermediate", "int_alert_candidates"]), dg.AssetKey(["marts", "fct_alerts"])
+    ),
     description="Re-judge the alert rules against the wall clock (silent feeds, calibration): rebuilds only "
-                "int_alert_candidates and fct_alerts.",
+    "int_alert_candidates and fct_alerts.",
 )
 
 
-@dg.schedule(name="daily_transform_schedule", job=transform_job, cron_schedule="30 1 * * *",
-             execution_timezone="Asia/Shanghai", default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Daily at 01:30 Asia/Shanghai: rebuild the indicator marts with yesterday's data; "
-                         "time-relative alert rules judge against the wall clock.")
+@dg.schedule(
+    name="daily_transform_schedule",
+    job=transform_job,
+    cron_schedule="30 1 * * *",
+    execution_timezone="Asia/Shanghai",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Daily at 01:30 Asia/Shanghai: rebuild the indicator marts with yesterday's data; "
+    "time-relative alert rules judge against the wall clock.",
+)
 def daily_transform_schedule(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_config=wall_clock_as_of(context.scheduled_execution_time))
 
 
-@dg.schedule(name="silent_feed_schedule", job=silent_feed_job, cron_schedule="*/10 * * * *",
-             execution_timezone="Asia/Shanghai", default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Every 10 minutes: a meter that has sent nothing for 4 cadences (at least an hour) "
-                         "before now raises a silent_feed alert; it resolves when data arrives.")
+@dg.schedule(
+    name="silent_feed_schedule",
+    job=silent_feed_job,
+    cron_schedule="*/10 * * * *",
+    execution_timezone="Asia/Shanghai",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every 10 minutes: a meter that has sent nothing for 4 cadences (at least an hour) "
+    "before now raises a silent_feed alert; it resolves when data arrives.",
+)
 def silent_feed_schedule(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_config=wall_clock_as_of(context.scheduled_execution_time))

@@ -4,6 +4,7 @@ If $IEM_HOME/landing holds no feed file, a demo feed is simulated there first (f
 DESIGN §7). The month is --month, else the last complete month in the data: the latest month whose
 end is not after the data watermark (latest period_end in the warehouse or in landing files).
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,13 +40,20 @@ def _landing_watermark(landing: Path) -> datetime | None:
             if path.suffix == ".jsonl":
                 frame = pl.read_ndjson(path, ignore_errors=True, schema={"period_end": pl.String})
             else:
-                frame = pl.read_csv(path, columns=["period_end"], schema_overrides={"period_end": pl.String},
-                                    ignore_errors=True, truncate_ragged_lines=True, encoding="utf8-lossy")
+                frame = pl.read_csv(
+                    path,
+                    columns=["period_end"],
+                    schema_overrides={"period_end": pl.String},
+                    ignore_errors=True,
+                    truncate_ragged_lines=True,
+                    encoding="utf8-lossy",
+                )
         except Exception as exc:  # a file too broken to scan is still ingested (and quarantined) later
             log.info("watermark scan skipped %s: %s", path, exc)
             continue
-        ts = frame.select(normalise_timestamp("period_end").str.to_datetime(TS_FORMAT, strict=False, time_zone="UTC")
-                          .max()).item()
+        ts = frame.select(
+            normalise_timestamp("period_end").str.to_datetime(TS_FORMAT, strict=False, time_zone="UTC").max()
+        ).item()
         if ts is not None and (latest is None or ts > latest):
             latest = ts
     return latest
@@ -103,7 +111,9 @@ def run_pipeline(month: date | None = None) -> dict:
     job = defs.resolve_job_def("iem_main_job")
     instance = dg.DagsterInstance.ephemeral()
     result = job.execute_in_process(
-        partition_key=month.isoformat(), instance=instance, raise_on_error=False,
+        partition_key=month.isoformat(),
+        instance=instance,
+        raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
 

@@ -1,4 +1,5 @@
 """Dagster resources: where the warehouse and the platform's folders are."""
+
 from __future__ import annotations
 
 from pathlib import Path

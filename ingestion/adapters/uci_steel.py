@@ -8,6 +8,7 @@ i.e. 2018-01-02T00:00+09:00. Read naively it would book each day's last interval
 and the year's last interval in 2017. This adapter checks that the layout really is so (every
 `00:00` row directly follows that date's `23:45` row) and fails with the row number if not.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,16 +34,26 @@ def read_intervals(src: Path, utc_offset: str = "+09:00") -> pl.DataFrame:
     bad = frame.filter(pl.col("_label").is_null() | pl.col("_kwh").is_null())
     if bad.height:
         r = bad.row(0, named=True)
-        raise LayoutError(f"{src}: row {r['source_row']}: unreadable date or Usage_kWh ({r['date']!r}, {r['Usage_kWh']!r})")
+        raise LayoutError(
+            f"{src}: row {r['source_row']}: unreadable date or Usage_kWh ({r['date']!r}, {r['Usage_kWh']!r})"
+        )
     is_midnight = (pl.col("_label").dt.hour() == 0) & (pl.col("_label").dt.minute() == 0)
     prev_label = pl.col("_label").shift(1)
     # a midnight row must directly follow the 23:45 row of the same date (it is 24:00 of that date)
-    broken = frame.filter(is_midnight & (pl.col("source_row") > 2)
-                          & ((prev_label.dt.date() != pl.col("_label").dt.date())
-                             | (prev_label.dt.hour() != 23) | (prev_label.dt.minute() != 45)))
+    broken = frame.filter(
+        is_midnight
+        & (pl.col("source_row") > 2)
+        & (
+            (prev_label.dt.date() != pl.col("_label").dt.date())
+            | (prev_label.dt.hour() != 23)
+            | (prev_label.dt.minute() != 45)
+        )
+    )
     if broken.height:
         r = broken.row(0, named=True)
-        raise LayoutError(f"{src}: row {r['source_row']}: midnight row {r['date']!r} does not follow 23:45 of the same date")
+        raise LayoutError(
+            f"{src}: row {r['source_row']}: midnight row {r['date']!r} does not follow 23:45 of the same date"
+        )
     end = pl.when(is_midnight).then(pl.col("_label") + pl.duration(days=1)).otherwise(pl.col("_label"))
     fmt = "%Y-%m-%dT%H:%M:%S" + utc_offset
     return frame.select(
@@ -53,18 +64,33 @@ def read_intervals(src: Path, utc_offset: str = "+09:00") -> pl.DataFrame:
     )
 
 
-def convert(src: Path, out_dir: Path, *, enterprise_id: str, meter_id: str = "EL-MAIN",
-            utc_offset: str = "+09:00", sent_at: str = "2019-01-01T06:00:00+09:00") -> dict:
+def convert(
+    src: Path,
+    out_dir: Path,
+    *,
+    enterprise_id: str,
+    meter_id: str = "EL-MAIN",
+    utc_offset: str = "+09:00",
+    sent_at: str = "2019-01-01T06:00:00+09:00",
+) -> dict:
     """Write `readings_uci_steel.csv` (contract v1) under out_dir/<enterprise_id>/; returns counts and total."""
     rows = read_intervals(Path(src), utc_offset)
     target = Path(out_dir) / enterprise_id
     target.mkdir(parents=True, exist_ok=True)
     out = rows.select(
-        pl.lit(enterprise_id).alias("enterprise_id"), pl.lit(meter_id).alias("meter_id"),
-        "period_start", "period_end", "value", pl.lit("kWh").alias("unit"),
-        pl.lit("measured").alias("quality"), pl.lit(sent_at).alias("sent_at"),
+        pl.lit(enterprise_id).alias("enterprise_id"),
+        pl.lit(meter_id).alias("meter_id"),
+        "period_start",
+        "period_end",
+        "value",
+        pl.lit("kWh").alias("unit"),
+        pl.lit("measured").alias("quality"),
+        pl.lit(sent_at).alias("sent_at"),
     )
     path = target / "readings_uci_steel.csv"
     out.write_csv(path)
-    return {"path": str(path), "rows": out.height,
-            "total_kwh": float(rows.select(pl.col("value").cast(pl.Float64).sum()).item())}
+    return {
+        "path": str(path),
+        "rows": out.height,
+        "total_kwh": float(rows.select(pl.col("value").cast(pl.Float64).sum()).item()),
+    }

@@ -6,6 +6,7 @@ and economics → data faults on the readings (what goes wrong between meter and
 seed with faults="none" gives the same underlying values and an empty truth file. Nothing here reads
 the wall clock: files and truth are byte-identical for the same arguments.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,16 +25,29 @@ TS = "%Y-%m-%dT%H:%M:%S+08:00"
 
 # default fault rates: expected occurrences per enterprise (at least one of each kind is injected)
 DEFAULT_RATES = {
-    "gap": 0.15, "silent_feed": 0.05, "duplicate": 0.1, "correction": 0.1, "register_reset": 0.05,
-    "rollover": 0.05, "meter_replacement": 0.05, "spike": 0.1, "unit_error": 0.05, "negative": 0.05,
-    "malformed_row": 0.15, "invalid_enterprise_id": 0.05, "unknown_meter": 0.05, "late_arrival": 0.1,
-    "limit_breach": 0.05, "abnormal_rise": 0.05,
+    "gap": 0.15,
+    "silent_feed": 0.05,
+    "duplicate": 0.1,
+    "correction": 0.1,
+    "register_reset": 0.05,
+    "rollover": 0.05,
+    "meter_replacement": 0.05,
+    "spike": 0.1,
+    "unit_error": 0.05,
+    "negative": 0.05,
+    "malformed_row": 0.15,
+    "invalid_enterprise_id": 0.05,
+    "unknown_meter": 0.05,
+    "late_arrival": 0.1,
+    "limit_breach": 0.05,
+    "abnormal_rise": 0.05,
 }
 
 
 @dataclass
 class Series:
     """One meter's readings over the simulated period (local Asia/Shanghai wall time, minutes)."""
+
     ent: Enterprise
     meter: Meter
     start_min: np.ndarray  # int64 minutes since 1970 (local wall time)
@@ -78,10 +92,20 @@ def _pick(rng, items, k=1):
     return [items[i] for i in sorted(idx)]
 
 
-def simulate(out_dir: Path, *, enterprises: int = 20, start: date = date(2026, 1, 1), days: int = 59, seed: int = 42,
-             regions: list[str] | None = None, faults: str = "default", truth_path: Path | None = None,
-             history_months: int = 0, fault_rates: dict[str, float] | None = None,
-             meters_per_enterprise: int | None = None) -> dict:
+def simulate(
+    out_dir: Path,
+    *,
+    enterprises: int = 20,
+    start: date = date(2026, 1, 1),
+    days: int = 59,
+    seed: int = 42,
+    regions: list[str] | None = None,
+    faults: str = "default",
+    truth_path: Path | None = None,
+    history_months: int = 0,
+    fault_rates: dict[str, float] | None = None,
+    meters_per_enterprise: int | None = None,
+) -> dict:
     if faults not in ("none", "default"):
         raise ValueError(f"faults must be 'none' or 'default', got {faults!r}")
     if enterprises < 1 or days < 1:
@@ -112,18 +136,34 @@ def simulate(out_dir: Path, *, enterprises: int = 20, start: date = date(2026, 1
             for s in series:
                 if s.ent is e and s.meter.scope == "boundary" and s.meter.direction == "in":
                     s.consumption = np.where(s.start_min >= t_from, s.consumption * 1.35, s.consumption)
-            truth.append({"kind": "abnormal_rise", "enterprise_id": e.enterprise_id, "meter_id": None,
-                          "period_start": _iso(t_from), "period_end": _iso(_minutes(start + timedelta(days=days))),
-                          "factor": 1.35})
+            truth.append(
+                {
+                    "kind": "abnormal_rise",
+                    "enterprise_id": e.enterprise_id,
+                    "meter_id": None,
+                    "period_start": _iso(t_from),
+                    "period_end": _iso(_minutes(start + timedelta(days=days))),
+                    "factor": 1.35,
+                }
+            )
     production = _production(world, series, start, days, world_rng)
     if count("limit_breach"):
         candidates = [p for p in production if p["limit_grade3"] is not None]
         for p in _pick(fault_rng, candidates, count("limit_breach")):
             p["quantity"] = round(p["energy_kgce"] / (p["limit_grade3"] * 1.15), 1)
-            truth.append({"kind": "limit_breach", "enterprise_id": p["enterprise_id"], "meter_id": None,
-                          "period_start": p["period_start"], "period_end": p["period_end"],
-                          "product_code": p["product_code"], "unit_product_energy": round(p["energy_kgce"] / p["quantity"], 1),
-                          "limit_grade3": p["limit_grade3"], "standard": p["standard"]})
+            truth.append(
+                {
+                    "kind": "limit_breach",
+                    "enterprise_id": p["enterprise_id"],
+                    "meter_id": None,
+                    "period_start": p["period_start"],
+                    "period_end": p["period_end"],
+                    "product_code": p["product_code"],
+                    "unit_product_energy": round(p["energy_kgce"] / p["quantity"], 1),
+                    "limit_grade3": p["limit_grade3"],
+                    "standard": p["standard"],
+                }
+            )
     totals = _totals(series, start, days, world_rng)
 
     # reported values (clean)
@@ -139,18 +179,35 @@ def simulate(out_dir: Path, *, enterprises: int = 20, start: date = date(2026, 1
     if rates:
         _data_faults(fault_rng, series, world, count, truth, file_faults)
 
-    files = _write(out_dir, world, series, production, totals, start, days, history_months, world_rng, file_faults, truth)
-    truth.sort(key=lambda t: (t["kind"], t["enterprise_id"], t.get("meter_id") or "", t["period_start"] or "",
-                              t.get("file") or "", t.get("row") or 0))
+    files = _write(
+        out_dir, world, series, production, totals, start, days, history_months, world_rng, file_faults, truth
+    )
+    truth.sort(
+        key=lambda t: (
+            t["kind"],
+            t["enterprise_id"],
+            t.get("meter_id") or "",
+            t["period_start"] or "",
+            t.get("file") or "",
+            t.get("row") or 0,
+        )
+    )
     if truth_path is not None:
         Path(truth_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(truth_path).write_text("".join(json.dumps(t, ensure_ascii=False, sort_keys=True) + "\n" for t in truth),
-                                    encoding="utf-8")
+        Path(truth_path).write_text(
+            "".join(json.dumps(t, ensure_ascii=False, sort_keys=True) + "\n" for t in truth), encoding="utf-8"
+        )
     kinds: dict[str, int] = {}
     for t in truth:
         kinds[t["kind"]] = kinds.get(t["kind"], 0) + 1
-    return {"out": str(out_dir), "enterprises": len(world), "meters": sum(len(e.meters) for e in world),
-            "files": files, "rows": sum(files.values()), "faults": kinds}
+    return {
+        "out": str(out_dir),
+        "enterprises": len(world),
+        "meters": sum(len(e.meters) for e in world),
+        "files": files,
+        "rows": sum(files.values()),
+        "faults": kinds,
+    }
 
 
 def _iso(minutes: int) -> str:
@@ -184,13 +241,26 @@ def _production(world, series, start, days, rng) -> list[dict]:
                         sign = 1 if s.meter.direction == "in" else -1
                         kgce += sign * float(s.consumption[sel].sum()) * coef[s.meter.energy_code]
                 upe = PRODUCT_UPE[p] * float(rng.uniform(0.985, 1.015))
-                in_force = [r for r in limits.get(p, []) if r["effective_from"] <= m.isoformat()
-                            and (not r["effective_to"] or m.isoformat() < r["effective_to"])]
-                rows.append({"enterprise_id": e.enterprise_id, "product_code": p, "period_start": _iso(lo),
-                             "period_end": _iso(hi), "quantity": round(kgce / upe, 1), "unit": "t",
-                             "energy_kgce": kgce, "limit_grade3": float(in_force[0]["limit_value"]) if in_force else None,
-                             "standard": f"{in_force[0]['standard']}-{in_force[0]['edition']}" if in_force else None,
-                             "sent_at": _iso(hi + 3 * 1440)})
+                in_force = [
+                    r
+                    for r in limits.get(p, [])
+                    if r["effective_from"] <= m.isoformat()
+                    and (not r["effective_to"] or m.isoformat() < r["effective_to"])
+                ]
+                rows.append(
+                    {
+                        "enterprise_id": e.enterprise_id,
+                        "product_code": p,
+                        "period_start": _iso(lo),
+                        "period_end": _iso(hi),
+                        "quantity": round(kgce / upe, 1),
+                        "unit": "t",
+                        "energy_kgce": kgce,
+                        "limit_grade3": float(in_force[0]["limit_value"]) if in_force else None,
+                        "standard": f"{in_force[0]['standard']}-{in_force[0]['edition']}" if in_force else None,
+                        "sent_at": _iso(hi + 3 * 1440),
+                    }
+                )
     return rows
 
 
@@ -213,18 +283,36 @@ def _totals(series, start, days, rng) -> list[dict]:
         for d in range(days):
             day = start + timedelta(days=d)
             v = float(per_day[d] * offsets[d])
-            rows.append({"enterprise_id": ent, "energy_code": energy, "period_start": _iso(_minutes(day)),
-                         "period_end": _iso(_minutes(day + timedelta(days=1))), "value": round(v, 3), "unit": unit,
-                         "sent_at": _iso(_minutes(day + timedelta(days=1)) + 60), "_month": day.replace(day=1)})
+            rows.append(
+                {
+                    "enterprise_id": ent,
+                    "energy_code": energy,
+                    "period_start": _iso(_minutes(day)),
+                    "period_end": _iso(_minutes(day + timedelta(days=1))),
+                    "value": round(v, 3),
+                    "unit": unit,
+                    "sent_at": _iso(_minutes(day + timedelta(days=1)) + 60),
+                    "_month": day.replace(day=1),
+                }
+            )
             month_sum[day.replace(day=1)] = month_sum.get(day.replace(day=1), 0.0) + v
         end = start + timedelta(days=days)
         for m, v in sorted(month_sum.items()):
             nxt = (m.replace(day=28) + timedelta(days=4)).replace(day=1)
             if nxt > end or m < start:
                 continue  # only complete months get a monthly total
-            rows.append({"enterprise_id": ent, "energy_code": energy, "period_start": _iso(_minutes(m)),
-                         "period_end": _iso(_minutes(nxt)), "value": round(v, 3), "unit": unit,
-                         "sent_at": _iso(_minutes(nxt) + 120), "_month": m})
+            rows.append(
+                {
+                    "enterprise_id": ent,
+                    "energy_code": energy,
+                    "period_start": _iso(_minutes(m)),
+                    "period_end": _iso(_minutes(nxt)),
+                    "value": round(v, 3),
+                    "unit": unit,
+                    "sent_at": _iso(_minutes(nxt) + 120),
+                    "_month": m,
+                }
+            )
     return rows
 
 
@@ -236,8 +324,16 @@ def _data_faults(rng, series: list[Series], world, count, truth: list, file_faul
         return [s for s in series if pred(s) and id(s) not in used]
 
     def rec(kind, s, i0, i1, **detail):
-        truth.append({"kind": kind, "enterprise_id": s.ent.enterprise_id, "meter_id": s.meter.meter_id,
-                      "period_start": _iso(s.start_min[i0]), "period_end": _iso(s.start_min[i1] + s.step_min), **detail})
+        truth.append(
+            {
+                "kind": kind,
+                "enterprise_id": s.ent.enterprise_id,
+                "meter_id": s.meter.meter_id,
+                "period_start": _iso(s.start_min[i0]),
+                "period_end": _iso(s.start_min[i1] + s.step_min),
+                **detail,
+            }
+        )
 
     interval15 = lambda s: s.meter.reading_type == "interval" and s.step_min == 15 and len(s.value) > 200  # noqa: E731
     registers = lambda s: s.meter.reading_type == "register" and len(s.value) > 200  # noqa: E731
@@ -279,7 +375,7 @@ def _data_faults(rng, series: list[Series], world, count, truth: list, file_faul
     for s in _pick(rng, candidates(interval15), count("unit_error")):
         used.add(id(s))
         i0 = int(rng.integers(5, n(s) - 100))
-        s.value[i0:i0 + 96] = np.round(s.value[i0:i0 + 96] * 1000, 4)
+        s.value[i0 : i0 + 96] = np.round(s.value[i0 : i0 + 96] * 1000, 4)
         rec("unit_error", s, i0, i0 + 95, factor=1000)
     for s in _pick(rng, candidates(interval15), count("negative")):
         used.add(id(s))
@@ -301,7 +397,7 @@ def _data_faults(rng, series: list[Series], world, count, truth: list, file_faul
     for s in _pick(rng, candidates(lambda s: s.meter.reading_type == "interval"), count("late_arrival")):
         used.add(id(s))
         i0 = int(rng.integers(1, n(s) - 4))
-        s.late[i0:i0 + 4] = True
+        s.late[i0 : i0 + 4] = True
         rec("late_arrival", s, i0, i0 + 3, delay_days=3)
     # file-level faults: placed by _write, which knows the final row numbers
     per_ent = {}
@@ -312,7 +408,9 @@ def _data_faults(rng, series: list[Series], world, count, truth: list, file_faul
         for s in _pick(rng, firsts, count(kind)):
             i0 = int(rng.integers(0, n(s)))
             variant = ["bad_date", "not_a_number", "wrong_column_count", "bad_encoding"][len(file_faults) % 4]
-            file_faults.append({"kind": kind, "series": s, "index": i0, "variant": variant if kind == "malformed_row" else None})
+            file_faults.append(
+                {"kind": kind, "series": s, "index": i0, "variant": variant if kind == "malformed_row" else None}
+            )
 
 
 READING_COLUMNS = ["enterprise_id", "meter_id", "period_start", "period_end", "value", "unit", "quality", "sent_at"]
@@ -326,36 +424,60 @@ def _series_rows(s: Series) -> tuple[pl.DataFrame, pl.DataFrame]:
     corrections, duplicates = [], []
     for x in s.extra:
         if x[0] == "cut":
-            keep[x[1]:] = False
+            keep[x[1] :] = False
         elif x[0] == "drop":
-            keep[x[1]:x[2]] = False
+            keep[x[1] : x[2]] = False
         elif x[0] == "duplicate":
             duplicates.append(x[1])
         elif x[0] == "correction":
             corrections.append((x[1], x[2]))
     delay = 5 if s.step_min == 15 else 120
     idx = np.arange(len(s.value))
-    base = pl.DataFrame({"_i": idx, "_start": s.start_min, "_value": s.value, "_late": s.late, "_keep": keep,
-                         "_delay": np.where(s.late, 3 * 1440, delay).astype(np.int64)})
+    base = pl.DataFrame(
+        {
+            "_i": idx,
+            "_start": s.start_min,
+            "_value": s.value,
+            "_late": s.late,
+            "_keep": keep,
+            "_delay": np.where(s.late, 3 * 1440, delay).astype(np.int64),
+        }
+    )
     extra = []
     for i in duplicates:
-        extra.append({"_i": i, "_start": int(s.start_min[i]), "_value": float(s.value[i]), "_late": bool(s.late[i]),
-                      "_keep": bool(keep[i]), "_delay": int(base["_delay"][i])})
+        extra.append(
+            {
+                "_i": i,
+                "_start": int(s.start_min[i]),
+                "_value": float(s.value[i]),
+                "_late": bool(s.late[i]),
+                "_keep": bool(keep[i]),
+                "_delay": int(base["_delay"][i]),
+            }
+        )
     for i, v in corrections:
-        extra.append({"_i": i, "_start": int(s.start_min[i]), "_value": v, "_late": True, "_keep": True,
-                      "_delay": 2 * 1440})
+        extra.append(
+            {"_i": i, "_start": int(s.start_min[i]), "_value": v, "_late": True, "_keep": True, "_delay": 2 * 1440}
+        )
     if extra:
         base = pl.concat([base, pl.DataFrame(extra, schema=base.schema)])
-    base = base.filter(pl.col("_keep")).with_columns(
-        (pl.col("_start") + s.step_min).alias("_end"))
+    base = base.filter(pl.col("_keep")).with_columns((pl.col("_start") + s.step_min).alias("_end"))
     frame = base.select(
-        pl.lit(s.ent.enterprise_id).alias("enterprise_id"), pl.lit(m.meter_id).alias("meter_id"),
-        (pl.lit(None, pl.String) if m.reading_type == "register"  # a register gives only the reading time
-         else pl.from_epoch(pl.col("_start") * 60, time_unit="s").dt.strftime(TS)).alias("period_start"),
+        pl.lit(s.ent.enterprise_id).alias("enterprise_id"),
+        pl.lit(m.meter_id).alias("meter_id"),
+        (
+            pl.lit(None, pl.String)
+            if m.reading_type == "register"  # a register gives only the reading time
+            else pl.from_epoch(pl.col("_start") * 60, time_unit="s").dt.strftime(TS)
+        ).alias("period_start"),
         pl.from_epoch(pl.col("_end") * 60, time_unit="s").dt.strftime(TS).alias("period_end"),
-        pl.col("_value").round(4).alias("value"), pl.lit(m.unit).alias("unit"), pl.lit("measured").alias("quality"),
+        pl.col("_value").round(4).alias("value"),
+        pl.lit(m.unit).alias("unit"),
+        pl.lit("measured").alias("quality"),
         pl.from_epoch((pl.col("_end") + pl.col("_delay")) * 60, time_unit="s").dt.strftime(TS).alias("sent_at"),
-        "_late", "_start", "_i",
+        "_late",
+        "_start",
+        "_i",
     )
     return frame.filter(~pl.col("_late")), frame.filter(pl.col("_late"))
 
@@ -407,7 +529,9 @@ def _bad_check_char(ent_id: str) -> str:
     raise AssertionError("no invalid variant found")
 
 
-def _write(out_dir: Path, world, series, production, totals, start, days, history_months, rng, file_faults, truth) -> dict:
+def _write(
+    out_dir: Path, world, series, production, totals, start, days, history_months, rng, file_faults, truth
+) -> dict:
     files: dict[str, int] = {}
 
     def put(rel: str, lines: list, *, header_rows: int = 1) -> None:
@@ -417,32 +541,58 @@ def _write(out_dir: Path, world, series, production, totals, start, days, histor
         path.write_bytes(data)
         files[rel] = len(lines) - header_rows
 
-    ent_rows = [{"enterprise_id": e.enterprise_id, "name": e.name, "region_code": e.region_code,
-                 "industry_code": e.industry_code, "has_energy_centre": "true" if e.has_energy_centre else "false",
-                 "declared_tce": f"{e.declared_tce:.0f}", "annual_target_tce": f"{e.declared_tce * 0.97:.0f}",
-                 "connected_since": e.connected_since.isoformat()} for e in world]
+    ent_rows = [
+        {
+            "enterprise_id": e.enterprise_id,
+            "name": e.name,
+            "region_code": e.region_code,
+            "industry_code": e.industry_code,
+            "has_energy_centre": "true" if e.has_energy_centre else "false",
+            "declared_tce": f"{e.declared_tce:.0f}",
+            "annual_target_tce": f"{e.declared_tce * 0.97:.0f}",
+            "connected_since": e.connected_since.isoformat(),
+        }
+        for e in world
+    ]
     put("enterprises.csv", _csv_lines(pl.DataFrame(ent_rows), list(ent_rows[0])))
     meter_rows, replaced_rows = [], []
     for e in world:
         for m in e.meters:
-            meter_rows.append({"enterprise_id": e.enterprise_id, "meter_id": m.meter_id, "energy_code": m.energy_code,
-                               "unit": m.unit, "reading_type": m.reading_type, "multiplier": f"{m.multiplier:g}",
-                               "register_max": f"{m.register_max:g}" if m.register_max else None,
-                               "direction": m.direction, "scope": m.scope,
-                               "rated_max": f"{m.rated_max:g}" if m.rated_max else None,
-                               "calibration_valid_until": (start + timedelta(days=400)).isoformat(),
-                               "installed_at": _iso(_minutes(e.connected_since) - 1440)})
+            meter_rows.append(
+                {
+                    "enterprise_id": e.enterprise_id,
+                    "meter_id": m.meter_id,
+                    "energy_code": m.energy_code,
+                    "unit": m.unit,
+                    "reading_type": m.reading_type,
+                    "multiplier": f"{m.multiplier:g}",
+                    "register_max": f"{m.register_max:g}" if m.register_max else None,
+                    "direction": m.direction,
+                    "scope": m.scope,
+                    "rated_max": f"{m.rated_max:g}" if m.rated_max else None,
+                    "calibration_valid_until": (start + timedelta(days=400)).isoformat(),
+                    "installed_at": _iso(_minutes(e.connected_since) - 1440),
+                }
+            )
     for s in series:
         for x in s.extra:
             if x[0] == "replaced":
-                row = dict(next(r for r in meter_rows if r["enterprise_id"] == s.ent.enterprise_id
-                                and r["meter_id"] == s.meter.meter_id))
+                row = dict(
+                    next(
+                        r
+                        for r in meter_rows
+                        if r["enterprise_id"] == s.ent.enterprise_id and r["meter_id"] == s.meter.meter_id
+                    )
+                )
                 row["installed_at"] = _iso(int(s.start_min[x[1]]))
                 replaced_rows.append(row)
     mcols = list(meter_rows[0])
     put("meters.csv", _csv_lines(pl.DataFrame(meter_rows, schema={c: pl.String for c in mcols}), mcols))
     if replaced_rows:
-        put("meters_replacements.csv", _csv_lines(pl.DataFrame(replaced_rows, schema={c: pl.String for c in mcols}), mcols))
+        put(
+            "meters_replacements.csv",
+            _csv_lines(pl.DataFrame(replaced_rows, schema={c: pl.String for c in mcols}), mcols),
+        )
 
     # readings: per enterprise and month, on-time and late files
     jsonl_ents = {e.enterprise_id for i, e in enumerate(world) if i % 5 == 4}
@@ -478,45 +628,78 @@ def _write(out_dir: Path, world, series, production, totals, start, days, histor
                         elif f["kind"] == "invalid_enterprise_id":
                             new = src.replace(e.enterprise_id, _bad_check_char(e.enterprise_id))
                         else:
-                            new = src.replace(f'"meter_id": "{_field(src, jsonl, "meter_id")}"', '"meter_id": "EL-99"') \
-                                if jsonl else ",".join([src.split(",")[0], "EL-99", *src.split(",")[2:]])
+                            new = (
+                                src.replace(f'"meter_id": "{_field(src, jsonl, "meter_id")}"', '"meter_id": "EL-99"')
+                                if jsonl
+                                else ",".join([src.split(",")[0], "EL-99", *src.split(",")[2:]])
+                            )
                         inserts.append((pos + 1, new, f, src))
                     for k, (at, new, f, src) in enumerate(sorted(inserts, key=lambda t: t[0])):
                         final_index = at + k
                         lines.insert(final_index, new)
                         meter = _field(src, jsonl, "meter_id")
-                        truth.append({"kind": f["kind"], "enterprise_id": e.enterprise_id,
-                                      "meter_id": "EL-99" if f["kind"] == "unknown_meter" else meter,
-                                      "period_start": _field(src, jsonl, "period_start") or None,
-                                      "period_end": _field(src, jsonl, "period_end"), "file": rel,
-                                      "row": final_index + 1, "variant": f["variant"]})
+                        truth.append(
+                            {
+                                "kind": f["kind"],
+                                "enterprise_id": e.enterprise_id,
+                                "meter_id": "EL-99" if f["kind"] == "unknown_meter" else meter,
+                                "period_start": _field(src, jsonl, "period_start") or None,
+                                "period_end": _field(src, jsonl, "period_end"),
+                                "file": rel,
+                                "row": final_index + 1,
+                                "variant": f["variant"],
+                            }
+                        )
                 put(rel, lines, header_rows=header)
 
     prod_cols = ["enterprise_id", "product_code", "period_start", "period_end", "quantity", "unit", "scope", "sent_at"]
     if production:
-        frame = pl.DataFrame([{**{k: p.get(k) for k in prod_cols}, "quantity": f"{p['quantity']:.1f}"} for p in production],
-                             schema={c: pl.String for c in prod_cols})
-        for (month,), part in frame.with_columns(pl.col("period_start").str.slice(0, 7).alias("_m")).group_by(["_m"], maintain_order=True):
+        frame = pl.DataFrame(
+            [{**{k: p.get(k) for k in prod_cols}, "quantity": f"{p['quantity']:.1f}"} for p in production],
+            schema={c: pl.String for c in prod_cols},
+        )
+        for (month,), part in frame.with_columns(pl.col("period_start").str.slice(0, 7).alias("_m")).group_by(
+            ["_m"], maintain_order=True
+        ):
             put(f"production_{month}.csv", _csv_lines(part, prod_cols))
     eco = []
     months = sorted({(start + timedelta(days=d)).replace(day=1) for d in range(days)})
     coef = coefficients()
     for e in world:
         for m in months:
-            lo, hi = _minutes(max(m, start)), _minutes(min((m.replace(day=28) + timedelta(days=4)).replace(day=1),
-                                                           start + timedelta(days=days)))
-            tce = sum(float(s.consumption[(s.start_min >= lo) & (s.start_min < hi)].sum()) * coef[s.meter.energy_code]
-                      * (1 if s.meter.direction == "in" else -1)
-                      for s in series if s.ent is e and s.meter.scope == "boundary") / 1000.0
+            lo, hi = (
+                _minutes(max(m, start)),
+                _minutes(min((m.replace(day=28) + timedelta(days=4)).replace(day=1), start + timedelta(days=days))),
+            )
+            tce = (
+                sum(
+                    float(s.consumption[(s.start_min >= lo) & (s.start_min < hi)].sum())
+                    * coef[s.meter.energy_code]
+                    * (1 if s.meter.direction == "in" else -1)
+                    for s in series
+                    if s.ent is e and s.meter.scope == "boundary"
+                )
+                / 1000.0
+            )
             va = tce / e.tce_per_10k_yuan_va
-            eco.append({"enterprise_id": e.enterprise_id, "month": m.strftime("%Y-%m"),
-                        "gross_output_10k_yuan": f"{va * 3.6:.1f}", "value_added_10k_yuan": f"{va:.1f}",
-                        "sent_at": _iso(hi + 5 * 1440)})
+            eco.append(
+                {
+                    "enterprise_id": e.enterprise_id,
+                    "month": m.strftime("%Y-%m"),
+                    "gross_output_10k_yuan": f"{va * 3.6:.1f}",
+                    "value_added_10k_yuan": f"{va:.1f}",
+                    "sent_at": _iso(hi + 5 * 1440),
+                }
+            )
     put("economics.csv", _csv_lines(pl.DataFrame(eco), list(eco[0])))
     tot_cols = ["enterprise_id", "energy_code", "period_start", "period_end", "value", "unit", "sent_at"]
     if totals:
-        frame = pl.DataFrame([{**{k: t[k] for k in tot_cols}, "value": f"{t['value']:.3f}",
-                               "_m": t["_month"].strftime("%Y-%m")} for t in totals])
+        frame = pl.DataFrame(
+            [
+                {**{k: t[k] for k in tot_cols}, "value": f"{t['value']:.3f}", "_m": t["_month"].strftime("%Y-%m")}
+                for t in totals
+            ]
+        )
         for (month,), part in frame.group_by(["_m"], maintain_order=True):
             put(f"totals_{month}.csv", _csv_lines(part, tot_cols))
     if history_months:
@@ -557,6 +740,8 @@ def _history_totals(world, start: date, months: int, rng, cols) -> list[str]:
             vals = annual / 365.0 * prof * trend / trend[-1]
             for d in range(n_days):
                 day = first + timedelta(days=d)
-                rows.append(f"{e.enterprise_id},{energy},{_iso(_minutes(day))},{_iso(_minutes(day + timedelta(days=1)))},"
-                            f"{vals[d]:.3f},{unit},{_iso(_minutes(day + timedelta(days=1)) + 60)}")
+                rows.append(
+                    f"{e.enterprise_id},{energy},{_iso(_minutes(day))},{_iso(_minutes(day + timedelta(days=1)))},"
+                    f"{vals[d]:.3f},{unit},{_iso(_minutes(day + timedelta(days=1)) + 60)}"
+                )
     return [",".join(cols)] + rows

@@ -3,6 +3,7 @@
 GET /<entity>?after=<cursor>&limit=N with `Authorization: Bearer <token>` (token from the environment
 variable named by token_env) answers {"items": [...], "next_cursor": "<position after the last item>"}.
 Optional misbehaviour for tests: slowness, 500s and truncated JSON at given rates (deterministic)."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,17 @@ def load_feed_records(folder: Path, enterprise_id: str | None = None) -> dict[st
     return out
 
 
-def make_server(records: dict[str, list[dict]], port: int, *, token: str, slow_ms: int = 0, fail_rate: float = 0.0,
-                truncate_rate: float = 0.0, slow_rate: float = 1.0, seed: int = 0) -> ThreadingHTTPServer:
+def make_server(
+    records: dict[str, list[dict]],
+    port: int,
+    *,
+    token: str,
+    slow_ms: int = 0,
+    fail_rate: float = 0.0,
+    truncate_rate: float = 0.0,
+    slow_rate: float = 1.0,
+    seed: int = 0,
+) -> ThreadingHTTPServer:
     """An HTTP server over the records (port 0 picks a free port). Misbehaviour per request, drawn
     deterministically from the seed: 500 (fail_rate), truncated JSON (truncate_rate), and a delay of
     slow_ms (on a slow_rate share of requests)."""
@@ -69,7 +79,7 @@ def make_server(records: dict[str, list[dict]], port: int, *, token: str, slow_m
                 time.sleep(slow_ms / 1000.0)
             if roll < fail_rate:
                 return self._send(500, {"error": "simulated failure"})
-            items = records[name][after:after + limit]
+            items = records[name][after : after + limit]
             body = json.dumps({"items": items, "next_cursor": str(after + len(items))}, ensure_ascii=False).encode()
             if roll < fail_rate + truncate_rate:
                 body = body[: max(1, len(body) // 2)]
@@ -90,9 +100,19 @@ def make_server(records: dict[str, list[dict]], port: int, *, token: str, slow_m
     return ThreadingHTTPServer(("127.0.0.1", port), Handler)
 
 
-def serve(port: int, *, enterprises: int = 1, start: date = date(2026, 1, 1), days: int = 7, seed: int = 42,
-          faults: str = "none", token_env: str = "IEM_SIM_TOKEN", slow_ms: int = 0, fail_rate: float = 0.0,
-          truncate_rate: float = 0.0) -> None:
+def serve(
+    port: int,
+    *,
+    enterprises: int = 1,
+    start: date = date(2026, 1, 1),
+    days: int = 7,
+    seed: int = 42,
+    faults: str = "none",
+    token_env: str = "IEM_SIM_TOKEN",
+    slow_ms: int = 0,
+    fail_rate: float = 0.0,
+    truncate_rate: float = 0.0,
+) -> None:
     """Blocking: simulate into a temporary folder, then serve it until interrupted."""
     from .core import simulate
 
@@ -101,8 +121,15 @@ def serve(port: int, *, enterprises: int = 1, start: date = date(2026, 1, 1), da
         raise ValueError(f"set the bearer token in the environment variable {token_env}")
     with tempfile.TemporaryDirectory(prefix="iem-sim-") as tmp:
         simulate(Path(tmp), enterprises=enterprises, start=start, days=days, seed=seed, faults=faults)
-        server = make_server(load_feed_records(Path(tmp)), port, token=token, slow_ms=slow_ms, fail_rate=fail_rate,
-                             truncate_rate=truncate_rate, seed=seed)
+        server = make_server(
+            load_feed_records(Path(tmp)),
+            port,
+            token=token,
+            slow_ms=slow_ms,
+            fail_rate=fail_rate,
+            truncate_rate=truncate_rate,
+            seed=seed,
+        )
         print(f"serving the simulated feed on http://127.0.0.1:{port} (bearer token from {token_env})", flush=True)
         try:
             server.serve_forever()

@@ -2,6 +2,7 @@
 
 Sizes follow the declared tier; energy mixes and load shapes follow the industry; production is
 tied to energy so that clean unit-product energy sits inside the limit grades in force."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,16 +40,28 @@ INDUSTRIES = {
     "C36": (0.07, False, {"electricity": 0.75, "natural_gas": 0.25}, []),
     "C39": (0.07, False, {"electricity": 0.95, "natural_gas": 0.05}, []),
 }
-INDUSTRY_CODES_FINE = {"C31": ["C31", "C3110", "C3120"], "C30": ["C30", "C3011"], "C26": ["C26", "C2612"],
-                       "C32": ["C32", "C3216"], "C25": ["C25", "C2521"], "D44": ["D44", "D4411"],
-                       "C17": ["C17"], "C36": ["C36"], "C39": ["C39"]}
+INDUSTRY_CODES_FINE = {
+    "C31": ["C31", "C3110", "C3120"],
+    "C30": ["C30", "C3011"],
+    "C26": ["C26", "C2612"],
+    "C32": ["C32", "C3216"],
+    "C25": ["C25", "C2521"],
+    "D44": ["D44", "D4411"],
+    "C17": ["C17"],
+    "C36": ["C36"],
+    "C39": ["C39"],
+}
 # clean unit-product energy targets (kgce/t): inside grade 3 where a limit is in force (REFERENCE §6/§7)
-PRODUCT_UPE = {"crude_steel": 550.0, "clinker": 104.0, "caustic_soda": 312.0, "aluminium_ingot": 1675.0,
-               "coke": 118.0}
+PRODUCT_UPE = {"crude_steel": 550.0, "clinker": 104.0, "caustic_soda": 312.0, "aluminium_ingot": 1675.0, "coke": 118.0}
 # the share of 综合能耗 attributed to the product's process (its scope)
 PRODUCT_SHARE = {"crude_steel": 1.0, "clinker": 0.85, "caustic_soda": 0.9, "aluminium_ingot": 0.95, "coke": 0.9}
-PROCESS_OF = {"crude_steel": None, "clinker": "clinker_kiln", "caustic_soda": "electrolysis",
-              "aluminium_ingot": "electrolysis", "coke": "coking"}
+PROCESS_OF = {
+    "crude_steel": None,
+    "clinker": "clinker_kiln",
+    "caustic_soda": "electrolysis",
+    "aluminium_ingot": "electrolysis",
+    "coke": "coking",
+}
 
 
 @dataclass
@@ -109,7 +122,9 @@ def build_world(rng: np.random.Generator, n: int, regions: list[str], start: dat
         ind = codes[int(rng.choice(len(codes), p=weights / weights.sum()))]
         _, continuous, mix, products = INDUSTRIES[ind]
         big = rng.random() < 0.18
-        declared = float(np.round(rng.uniform(115_000, 600_000) if big else np.exp(rng.uniform(np.log(12_000), np.log(95_000))), -2))
+        declared = float(
+            np.round(rng.uniform(115_000, 600_000) if big else np.exp(rng.uniform(np.log(12_000), np.log(95_000))), -2)
+        )
         actual = declared * float(rng.uniform(0.93, 1.05))
         ent_id = credit_code(rng, region_code)
         while ent_id in seen:
@@ -117,10 +132,18 @@ def build_world(rng: np.random.Generator, n: int, regions: list[str], start: dat
         seen.add(ent_id)
         fine = INDUSTRY_CODES_FINE[ind]
         e = Enterprise(
-            enterprise_id=ent_id, name=f"{_NAMES[ind]}{i + 1:03d}号", pilot_region=pilot, region_code=region_code,
-            industry=ind, industry_code=fine[int(rng.integers(0, len(fine)))], continuous=continuous,
-            declared_tce=declared, actual_tce=actual, has_energy_centre=bool(big or rng.random() < 0.7),
-            connected_since=start - timedelta(days=int(rng.integers(30, 900))), products=list(products),
+            enterprise_id=ent_id,
+            name=f"{_NAMES[ind]}{i + 1:03d}号",
+            pilot_region=pilot,
+            region_code=region_code,
+            industry=ind,
+            industry_code=fine[int(rng.integers(0, len(fine)))],
+            continuous=continuous,
+            declared_tce=declared,
+            actual_tce=actual,
+            has_energy_centre=bool(big or rng.random() < 0.7),
+            connected_since=start - timedelta(days=int(rng.integers(30, 900))),
+            products=list(products),
             tce_per_10k_yuan_va=float(rng.uniform(0.6, 2.5) if continuous else rng.uniform(0.05, 0.3)),
         )
         _add_meters(rng, e, mix, coef)
@@ -128,8 +151,17 @@ def build_world(rng: np.random.Generator, n: int, regions: list[str], start: dat
     return out
 
 
-_NAMES = {"C31": "钢铁", "C30": "水泥", "C26": "化工", "C32": "铝业", "C25": "焦化", "D44": "热电", "C17": "纺织",
-          "C36": "汽车", "C39": "电子"}
+_NAMES = {
+    "C31": "钢铁",
+    "C30": "水泥",
+    "C26": "化工",
+    "C32": "铝业",
+    "C25": "焦化",
+    "D44": "热电",
+    "C17": "纺织",
+    "C36": "汽车",
+    "C39": "电子",
+}
 
 
 def _add_meters(rng, e: Enterprise, mix: dict[str, float], coef: dict[str, float]) -> None:
@@ -143,36 +175,86 @@ def _add_meters(rng, e: Enterprise, mix: dict[str, float], coef: dict[str, float
                 use_mwh = rng.random() < 0.2
                 multiplier = float(rng.choice([1, 1, 80, 200])) if not use_mwh else 1.0
                 per_interval = part / 35040.0
-                m.append(Meter(f"EL-{k + 1:02d}", "electricity", "MWh" if use_mwh else "kWh", "interval", INTERVAL,
-                               multiplier=multiplier, unit_factor=1000.0 if use_mwh else 1.0,
-                               rated_max=round(per_interval * 4 / (1000.0 if use_mwh else 1.0), 3),
-                               annual_canonical=part))
+                m.append(
+                    Meter(
+                        f"EL-{k + 1:02d}",
+                        "electricity",
+                        "MWh" if use_mwh else "kWh",
+                        "interval",
+                        INTERVAL,
+                        multiplier=multiplier,
+                        unit_factor=1000.0 if use_mwh else 1.0,
+                        rated_max=round(per_interval * 4 / (1000.0 if use_mwh else 1.0), 3),
+                        annual_canonical=part,
+                    )
+                )
             # a cumulative register on the main incomer (check meter), same consumption as EL-01's share
             if rng.random() < 0.6:
                 base = m[-n_main]
                 per_interval = base.annual_canonical / 35040.0
-                m.append(Meter("EL-REG", "electricity", "kWh", "register", INTERVAL, scope="check",
-                               register_max=10 ** int(np.ceil(np.log10(base.annual_canonical * 1.5))),
-                               rated_max=round(per_interval * 4, 3), annual_canonical=base.annual_canonical,
-                               register_start=float(rng.uniform(0.05, 0.5)) * 10 ** int(np.ceil(np.log10(base.annual_canonical * 1.5)))))
+                m.append(
+                    Meter(
+                        "EL-REG",
+                        "electricity",
+                        "kWh",
+                        "register",
+                        INTERVAL,
+                        scope="check",
+                        register_max=10 ** int(np.ceil(np.log10(base.annual_canonical * 1.5))),
+                        rated_max=round(per_interval * 4, 3),
+                        annual_canonical=base.annual_canonical,
+                        register_start=float(rng.uniform(0.05, 0.5))
+                        * 10 ** int(np.ceil(np.log10(base.annual_canonical * 1.5))),
+                    )
+                )
             # process sub-meter for the product's process
             for p in e.products:
                 proc = PROCESS_OF.get(p)
                 if proc:
                     part = annual * 0.6
-                    m.append(Meter(f"EL-{proc.upper()[:6]}", "electricity", "kWh", "interval", INTERVAL, scope=proc,
-                                   rated_max=round(part / 35040.0 * 4, 3), annual_canonical=part))
+                    m.append(
+                        Meter(
+                            f"EL-{proc.upper()[:6]}",
+                            "electricity",
+                            "kWh",
+                            "interval",
+                            INTERVAL,
+                            scope=proc,
+                            rated_max=round(part / 35040.0 * 4, 3),
+                            annual_canonical=part,
+                        )
+                    )
             # some supply a neighbour
             if rng.random() < 0.2:
                 part = annual * 0.04
-                m.append(Meter("EL-OUT", "electricity", "kWh", "interval", INTERVAL, direction="out",
-                               rated_max=round(part / 35040.0 * 4, 3), annual_canonical=part))
+                m.append(
+                    Meter(
+                        "EL-OUT",
+                        "electricity",
+                        "kWh",
+                        "interval",
+                        INTERVAL,
+                        direction="out",
+                        rated_max=round(part / 35040.0 * 4, 3),
+                        annual_canonical=part,
+                    )
+                )
         else:
             unit, factor = {"natural_gas": ("m3", 1.0), "steam": ("t", 1.0)}.get(energy, ("t", 1.0))
             if energy == "natural_gas" and rng.random() < 0.3:
                 unit, factor = "10k_m3", 10_000.0
-            m.append(Meter(f"{METER_PREFIX.get(energy, energy.upper()[:5])}-01", energy, unit, "interval", timedelta(days=1),
-                           rated_max=round(annual / 365.0 * 3 / factor, 4), unit_factor=factor, annual_canonical=annual))
+            m.append(
+                Meter(
+                    f"{METER_PREFIX.get(energy, energy.upper()[:5])}-01",
+                    energy,
+                    unit,
+                    "interval",
+                    timedelta(days=1),
+                    rated_max=round(annual / 365.0 * 3 / factor, 4),
+                    unit_factor=factor,
+                    annual_canonical=annual,
+                )
+            )
         m.sort(key=lambda x: x.meter_id)
 
 
@@ -181,13 +263,26 @@ def add_workshop_meters(world: list[Enterprise], meters_per_enterprise: int) -> 
     of its workshops (分项计量). They sit behind the boundary meters, so their scope is `check`: the
     platform validates and keeps them but never adds them to a total. Deterministic, no randomness."""
     for e in world:
-        electricity = sum(m.annual_canonical for m in e.meters
-                          if m.energy_code == "electricity" and m.scope == "boundary" and m.direction == "in")
+        electricity = sum(
+            m.annual_canonical
+            for m in e.meters
+            if m.energy_code == "electricity" and m.scope == "boundary" and m.direction == "in"
+        )
         missing = meters_per_enterprise - len(e.meters)
         for k in range(max(0, missing)):
             part = (electricity or 1e6) / max(1, missing) * 0.9
-            e.meters.append(Meter(f"EL-WS{k + 1:02d}", "electricity", "kWh", "interval", INTERVAL, scope="check",
-                                  rated_max=round(part / 35040.0 * 4, 3), annual_canonical=part))
+            e.meters.append(
+                Meter(
+                    f"EL-WS{k + 1:02d}",
+                    "electricity",
+                    "kWh",
+                    "interval",
+                    INTERVAL,
+                    scope="check",
+                    rated_max=round(part / 35040.0 * 4, 3),
+                    annual_canonical=part,
+                )
+            )
         e.meters.sort(key=lambda x: x.meter_id)
 
 
@@ -205,7 +300,7 @@ def shape(rng: np.random.Generator, e: Enterprise, starts: np.ndarray) -> np.nda
     minutes = (ts - ts.astype("datetime64[D]")).astype(int)
     hour = minutes / 60.0
     days = ts.astype("datetime64[D]")
-    weekday = ((days.astype(int) + 3) % 7)  # 0 = Monday
+    weekday = (days.astype(int) + 3) % 7  # 0 = Monday
     doy = (days - days.astype("datetime64[Y]")).astype(int)
     season = 1.0 + 0.06 * np.cos(2 * np.pi * (doy - 15) / 365.0)  # winter heating/lighting a little higher
     if e.continuous:

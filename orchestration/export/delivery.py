@@ -1,6 +1,7 @@
 """Delivery of an export revision to the national system: a folder or an HTTP endpoint, with an
 idempotency key and retries (tenacity); each attempt is recorded in audit.export_deliveries. A
 revision already acknowledged is not sent again."""
+
 from __future__ import annotations
 
 import base64
@@ -22,29 +23,50 @@ def idempotency_key(region: str, month: date, revision: int, files: dict[str, by
     return f"{region}-{month:%Y-%m}-r{revision}-{manifest['content_sha256'][:16]}"
 
 
-def deliver(conn: psycopg.Connection, destination: str, region: str, month: date, revision: int,
-            files: dict[str, bytes], *, max_attempts: int = 5) -> dict:
+def deliver(
+    conn: psycopg.Connection,
+    destination: str,
+    region: str,
+    month: date,
+    revision: int,
+    files: dict[str, bytes],
+    *,
+    max_attempts: int = 5,
+) -> dict:
     key = idempotency_key(region, month, revision, files)
-    done = conn.execute("select attempt, acknowledgement from audit.export_deliveries where region_code = %s and "
-                        "month = %s and revision = %s and status = 'delivered'", (region, month, revision)).fetchone()
+    done = conn.execute(
+        "select attempt, acknowledgement from audit.export_deliveries where region_code = %s and "
+        "month = %s and revision = %s and status = 'delivered'",
+        (region, month, revision),
+    ).fetchone()
     if done:
         return {"status": "already_delivered", "idempotency_key": key, "acknowledgement": done[1]}
-    attempt_no = conn.execute("select coalesce(max(attempt), 0) from audit.export_deliveries where region_code = %s "
-                              "and month = %s and revision = %s", (region, month, revision)).fetchone()[0]
+    attempt_no = conn.execute(
+        "select coalesce(max(attempt), 0) from audit.export_deliveries where region_code = %s "
+        "and month = %s and revision = %s",
+        (region, month, revision),
+    ).fetchone()[0]
 
     def record(status, http_status=None, error=None, ack=None):
         nonlocal attempt_no
         attempt_no += 1
-        conn.execute("insert into audit.export_deliveries (region_code, month, revision, attempt, destination, "
-                     "idempotency_key, status, http_status, error, acknowledgement) "
-                     "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                     (region, month, revision, attempt_no, destination, key, status, http_status, error, ack))
+        conn.execute(
+            "insert into audit.export_deliveries (region_code, month, revision, attempt, destination, "
+            "idempotency_key, status, http_status, error, acknowledgement) "
+            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (region, month, revision, attempt_no, destination, key, status, http_status, error, ack),
+        )
         conn.commit()
 
     def once():
         if destination.startswith(("http://", "https://")):
-            body = {"idempotency_key": key, "region_code": region, "month": f"{month:%Y-%m}", "revision": revision,
-                    "files": {n: base64.b64encode(d).decode() for n, d in sorted(files.items())}}
+            body = {
+                "idempotency_key": key,
+                "region_code": region,
+                "month": f"{month:%Y-%m}",
+                "revision": revision,
+                "files": {n: base64.b64encode(d).decode() for n, d in sorted(files.items())},
+            }
             try:
                 resp = requests.post(destination, json=body, headers={"Idempotency-Key": key}, timeout=30)
             except requests.RequestException as exc:
@@ -67,8 +89,12 @@ def deliver(conn: psycopg.Connection, destination: str, region: str, month: date
         return str(folder)
 
     try:
-        for attempt in Retrying(stop=stop_after_attempt(max_attempts), wait=wait_exponential(multiplier=0.2, max=5),
-                                retry=retry_if_exception_type(DeliveryError), reraise=True):
+        for attempt in Retrying(
+            stop=stop_after_attempt(max_attempts),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            retry=retry_if_exception_type(DeliveryError),
+            reraise=True,
+        ):
             with attempt:
                 ack = once()
     except DeliveryError as exc:

@@ -5,6 +5,7 @@ ordering, fixed decimal places. So an unchanged month gives identical bytes and 
 changed data gives revision n+1 with a diff naming the changed rows. Every revision is kept in the
 ledger byte for byte. A region whose blocking checks fail is not written and not delivered.
 """
+
 from __future__ import annotations
 
 import csv
@@ -80,48 +81,71 @@ def _text(value, kind: str | None = None) -> str:
 def build_region(conn: psycopg.Connection, region_code: str, month: date, warnings: list[dict]) -> dict:
     """The export document of one region and month, read from the marts."""
     cur = conn.cursor(row_factory=dict_row)
-    region = cur.execute("select region_code, name_zh, name_en from marts.dim_region where region_code = %s",
-                         (region_code,)).fetchone() or {"region_code": region_code, "name_zh": None, "name_en": None}
-    summary = cur.execute("select * from marts.fct_region_monthly where region_code = %s and month = %s",
-                          (region_code, month)).fetchone()
+    region = cur.execute(
+        "select region_code, name_zh, name_en from marts.dim_region where region_code = %s", (region_code,)
+    ).fetchone() or {"region_code": region_code, "name_zh": None, "name_en": None}
+    summary = cur.execute(
+        "select * from marts.fct_region_monthly where region_code = %s and month = %s", (region_code, month)
+    ).fetchone()
     industries = cur.execute(
         "select industry_code, comprehensive_tce_equivalent, comprehensive_tce_equal_value, enterprises_expected, "
         "enterprises_reporting, share_of_region from marts.fct_region_industry_monthly "
-        "where region_code = %s and month = %s order by industry_code", (region_code, month)).fetchall()
+        "where region_code = %s and month = %s order by industry_code",
+        (region_code, month),
+    ).fetchall()
     enterprises = cur.execute(
         "select f.*, d.name, d.registered_region_code, d.industry_code as division, d.registered_industry_code "
         "from marts.fct_enterprise_monthly f join marts.dim_enterprise d using (enterprise_id) "
-        "where f.region_code = %s and f.month = %s order by f.enterprise_id", (region_code, month)).fetchall()
+        "where f.region_code = %s and f.month = %s order by f.enterprise_id",
+        (region_code, month),
+    ).fetchall()
     energy = cur.execute(
         "select e.enterprise_id, e.energy_code, t.name_zh, e.unit, e.quantity_in, e.quantity, e.tce_equivalent, "
         "e.tce_equal_value, t.coefficient_kgce_per_unit, e.completeness, e.estimated_share "
         "from marts.fct_enterprise_energy_monthly e join marts.dim_energy_type t using (energy_code) "
         "join marts.fct_enterprise_monthly f using (enterprise_id, month) "
         "where f.region_code = %s and e.month = %s order by e.enterprise_id, e.energy_code",
-        (region_code, month)).fetchall()
+        (region_code, month),
+    ).fetchall()
     products = cur.execute(
         "select p.* from marts.fct_unit_product_energy_monthly p join marts.fct_enterprise_monthly f "
         "using (enterprise_id, month) where f.region_code = %s and p.month = %s "
-        "order by p.enterprise_id, p.product_code", (region_code, month)).fetchall()
+        "order by p.enterprise_id, p.product_code",
+        (region_code, month),
+    ).fetchall()
     energy_by = {}
     for e in energy:
-        energy_by.setdefault(e["enterprise_id"], []).append({
-            "energy_code": e["energy_code"], "name_zh": e["name_zh"], "unit": e["unit"],
-            "quantity_purchased": _num(e["quantity_in"], "quantity"), "quantity_consumed": _num(e["quantity"], "quantity"),
-            "coefficient_kgce_per_unit": _num(e["coefficient_kgce_per_unit"], "coefficient"),
-            "tce_equivalent": _num(e["tce_equivalent"], "tce"), "tce_equal_value": _num(e["tce_equal_value"], "tce"),
-            "completeness": _num(e["completeness"], "share"), "estimated_share": _num(e["estimated_share"], "share"),
-        })
+        energy_by.setdefault(e["enterprise_id"], []).append(
+            {
+                "energy_code": e["energy_code"],
+                "name_zh": e["name_zh"],
+                "unit": e["unit"],
+                "quantity_purchased": _num(e["quantity_in"], "quantity"),
+                "quantity_consumed": _num(e["quantity"], "quantity"),
+                "coefficient_kgce_per_unit": _num(e["coefficient_kgce_per_unit"], "coefficient"),
+                "tce_equivalent": _num(e["tce_equivalent"], "tce"),
+                "tce_equal_value": _num(e["tce_equal_value"], "tce"),
+                "completeness": _num(e["completeness"], "share"),
+                "estimated_share": _num(e["estimated_share"], "share"),
+            }
+        )
     products_by = {}
     for p in products:
-        products_by.setdefault(p["enterprise_id"], []).append({
-            "product_code": p["product_code"], "output_quantity": _num(p["output_quantity"], "quantity"),
-            "output_unit": p["output_unit"], "energy_tce_equivalent": _num(p["energy_tce_equivalent"], "tce"),
-            "unit_product_energy": _num(p["unit_product_energy"], "upe"),
-            "indicator_unit": p["indicator_unit"], "standard": p["standard"], "edition": p["edition"],
-            "limit_value_grade3": _num(p["limit_value_grade3"], "upe"),
-            "limit_grade_reached": p["limit_grade_reached"], "is_possible_breach": p["is_possible_breach"],
-        })
+        products_by.setdefault(p["enterprise_id"], []).append(
+            {
+                "product_code": p["product_code"],
+                "output_quantity": _num(p["output_quantity"], "quantity"),
+                "output_unit": p["output_unit"],
+                "energy_tce_equivalent": _num(p["energy_tce_equivalent"], "tce"),
+                "unit_product_energy": _num(p["unit_product_energy"], "upe"),
+                "indicator_unit": p["indicator_unit"],
+                "standard": p["standard"],
+                "edition": p["edition"],
+                "limit_value_grade3": _num(p["limit_value_grade3"], "upe"),
+                "limit_grade_reached": p["limit_grade_reached"],
+                "is_possible_breach": p["is_possible_breach"],
+            }
+        )
     warned = {}
     for w in warnings:
         for f in w.get("failures", []):
@@ -131,56 +155,96 @@ def build_region(conn: psycopg.Connection, region_code: str, month: date, warnin
                 warned.setdefault(ent, []).append(w["name"])
     doc_enterprises = []
     for e in enterprises:
-        doc_enterprises.append({
-            "enterprise_id": e["enterprise_id"], "name": e["name"], "registered_region_code": e["registered_region_code"],
-            "industry_code": e["division"], "registered_industry_code": e["registered_industry_code"],
-            "comprehensive_tce_equivalent": _num(e["comprehensive_tce_equivalent"], "tce"),
-            "comprehensive_tce_equal_value": _num(e["comprehensive_tce_equal_value"], "tce"),
-            "gross_output_10k_yuan": _num(e["gross_output_10k_yuan"], "money"),
-            "value_added_10k_yuan": _num(e["value_added_10k_yuan"], "money"),
-            "tce_per_10k_yuan_value_added": _num(e["tce_per_10k_yuan_value_added"], "intensity"),
-            "tce_per_10k_yuan_gross_output": _num(e["tce_per_10k_yuan_gross_output"], "intensity"),
-            "completeness": _num(e["completeness"], "share"), "estimated_share": _num(e["estimated_share"], "share"),
-            "quality_warnings": sorted(set(warned.get(e["enterprise_id"], []))),
-            "energy": energy_by.get(e["enterprise_id"], []), "products": products_by.get(e["enterprise_id"], []),
-        })
+        doc_enterprises.append(
+            {
+                "enterprise_id": e["enterprise_id"],
+                "name": e["name"],
+                "registered_region_code": e["registered_region_code"],
+                "industry_code": e["division"],
+                "registered_industry_code": e["registered_industry_code"],
+                "comprehensive_tce_equivalent": _num(e["comprehensive_tce_equivalent"], "tce"),
+                "comprehensive_tce_equal_value": _num(e["comprehensive_tce_equal_value"], "tce"),
+                "gross_output_10k_yuan": _num(e["gross_output_10k_yuan"], "money"),
+                "value_added_10k_yuan": _num(e["value_added_10k_yuan"], "money"),
+                "tce_per_10k_yuan_value_added": _num(e["tce_per_10k_yuan_value_added"], "intensity"),
+                "tce_per_10k_yuan_gross_output": _num(e["tce_per_10k_yuan_gross_output"], "intensity"),
+                "completeness": _num(e["completeness"], "share"),
+                "estimated_share": _num(e["estimated_share"], "share"),
+                "quality_warnings": sorted(set(warned.get(e["enterprise_id"], []))),
+                "energy": energy_by.get(e["enterprise_id"], []),
+                "products": products_by.get(e["enterprise_id"], []),
+            }
+        )
     return {
         "schema_version": SCHEMA_VERSION,
         "region": dict(region),
         "month": f"{month:%Y-%m}",
-        "summary": None if summary is None else {
+        "summary": None
+        if summary is None
+        else {
             "comprehensive_tce_equivalent": _num(summary["comprehensive_tce_equivalent"], "tce"),
             "comprehensive_tce_equal_value": _num(summary["comprehensive_tce_equal_value"], "tce"),
             "enterprises_expected": _int(summary["enterprises_expected"]),
             "enterprises_reporting": _int(summary["enterprises_reporting"]),
             "value_added_10k_yuan": _num(summary["value_added_10k_yuan"], "money"),
             "tce_per_10k_yuan_value_added": _num(summary["tce_per_10k_yuan_value_added"], "intensity"),
-            "by_industry": [{"industry_code": i["industry_code"],
-                             "comprehensive_tce_equivalent": _num(i["comprehensive_tce_equivalent"], "tce"),
-                             "comprehensive_tce_equal_value": _num(i["comprehensive_tce_equal_value"], "tce"),
-                             "enterprises_expected": _int(i["enterprises_expected"]),
-                             "enterprises_reporting": _int(i["enterprises_reporting"]),
-                             "share_of_region": _num(i["share_of_region"], "share")} for i in industries],
+            "by_industry": [
+                {
+                    "industry_code": i["industry_code"],
+                    "comprehensive_tce_equivalent": _num(i["comprehensive_tce_equivalent"], "tce"),
+                    "comprehensive_tce_equal_value": _num(i["comprehensive_tce_equal_value"], "tce"),
+                    "enterprises_expected": _int(i["enterprises_expected"]),
+                    "enterprises_reporting": _int(i["enterprises_reporting"]),
+                    "share_of_region": _num(i["share_of_region"], "share"),
+                }
+                for i in industries
+            ],
         },
         "enterprises": doc_enterprises,
     }
 
 
 # CSV columns: (field, number kind for fixed decimal places or None for text)
-ENTERPRISE_COLUMNS = [("enterprise_id", None), ("name", None), ("registered_region_code", None), ("industry_code", None),
-                      ("registered_industry_code", None), ("comprehensive_tce_equivalent", "tce"),
-                      ("comprehensive_tce_equal_value", "tce"), ("gross_output_10k_yuan", "money"),
-                      ("value_added_10k_yuan", "money"), ("tce_per_10k_yuan_value_added", "intensity"),
-                      ("tce_per_10k_yuan_gross_output", "intensity"), ("completeness", "share"),
-                      ("estimated_share", "share")]
-ENERGY_COLUMNS = [("energy_code", None), ("name_zh", None), ("unit", None), ("quantity_purchased", "quantity"),
-                  ("quantity_consumed", "quantity"), ("coefficient_kgce_per_unit", "coefficient"),
-                  ("tce_equivalent", "tce"), ("tce_equal_value", "tce"), ("completeness", "share"),
-                  ("estimated_share", "share")]
-PRODUCT_COLUMNS = [("product_code", None), ("output_quantity", "quantity"), ("output_unit", None),
-                   ("energy_tce_equivalent", "tce"), ("unit_product_energy", "upe"), ("indicator_unit", None),
-                   ("standard", None), ("edition", None), ("limit_value_grade3", "upe"), ("limit_grade_reached", None),
-                   ("is_possible_breach", None)]
+ENTERPRISE_COLUMNS = [
+    ("enterprise_id", None),
+    ("name", None),
+    ("registered_region_code", None),
+    ("industry_code", None),
+    ("registered_industry_code", None),
+    ("comprehensive_tce_equivalent", "tce"),
+    ("comprehensive_tce_equal_value", "tce"),
+    ("gross_output_10k_yuan", "money"),
+    ("value_added_10k_yuan", "money"),
+    ("tce_per_10k_yuan_value_added", "intensity"),
+    ("tce_per_10k_yuan_gross_output", "intensity"),
+    ("completeness", "share"),
+    ("estimated_share", "share"),
+]
+ENERGY_COLUMNS = [
+    ("energy_code", None),
+    ("name_zh", None),
+    ("unit", None),
+    ("quantity_purchased", "quantity"),
+    ("quantity_consumed", "quantity"),
+    ("coefficient_kgce_per_unit", "coefficient"),
+    ("tce_equivalent", "tce"),
+    ("tce_equal_value", "tce"),
+    ("completeness", "share"),
+    ("estimated_share", "share"),
+]
+PRODUCT_COLUMNS = [
+    ("product_code", None),
+    ("output_quantity", "quantity"),
+    ("output_unit", None),
+    ("energy_tce_equivalent", "tce"),
+    ("unit_product_energy", "upe"),
+    ("indicator_unit", None),
+    ("standard", None),
+    ("edition", None),
+    ("limit_value_grade3", "upe"),
+    ("limit_grade_reached", None),
+    ("is_possible_breach", None),
+]
 
 
 def _csv(header: list[str], rows) -> bytes:
@@ -197,15 +261,22 @@ def render_files(doc: dict) -> dict[str, bytes]:
     m, ents = doc["month"], doc["enterprises"]
     return {
         "enterprises.json": (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode("utf-8"),
-        "enterprises.csv": _csv(["month", *(c for c, _ in ENTERPRISE_COLUMNS), "quality_warnings"],
-                                ([m, *(_text(e[c], k) for c, k in ENTERPRISE_COLUMNS), ";".join(e["quality_warnings"])]
-                                 for e in ents)),
-        "enterprise_energy.csv": _csv(["month", "enterprise_id", *(c for c, _ in ENERGY_COLUMNS)],
-                                      ([m, e["enterprise_id"], *(_text(x[c], k) for c, k in ENERGY_COLUMNS)]
-                                       for e in ents for x in e["energy"])),
-        "enterprise_products.csv": _csv(["month", "enterprise_id", *(c for c, _ in PRODUCT_COLUMNS)],
-                                        ([m, e["enterprise_id"], *(_text(x[c], k) for c, k in PRODUCT_COLUMNS)]
-                                         for e in ents for x in e["products"])),
+        "enterprises.csv": _csv(
+            ["month", *(c for c, _ in ENTERPRISE_COLUMNS), "quality_warnings"],
+            ([m, *(_text(e[c], k) for c, k in ENTERPRISE_COLUMNS), ";".join(e["quality_warnings"])] for e in ents),
+        ),
+        "enterprise_energy.csv": _csv(
+            ["month", "enterprise_id", *(c for c, _ in ENERGY_COLUMNS)],
+            ([m, e["enterprise_id"], *(_text(x[c], k) for c, k in ENERGY_COLUMNS)] for e in ents for x in e["energy"]),
+        ),
+        "enterprise_products.csv": _csv(
+            ["month", "enterprise_id", *(c for c, _ in PRODUCT_COLUMNS)],
+            (
+                [m, e["enterprise_id"], *(_text(x[c], k) for c, k in PRODUCT_COLUMNS)]
+                for e in ents
+                for x in e["products"]
+            ),
+        ),
     }
 
 
@@ -222,17 +293,27 @@ NESTED_KEYS = {"energy": "energy_code", "products": "product_code"}
 def _keyed_diff(old: list[dict], new: list[dict], key: str) -> dict:
     """Nested rows (an enterprise's energy types or products) added, removed or changed, by their key."""
     before, after = {r[key]: r for r in old}, {r[key]: r for r in new}
-    return {"added": sorted(set(after) - set(before)), "removed": sorted(set(before) - set(after)),
-            "changed": [{key: k, "fields": sorted(f for f in after[k] if before[k].get(f) != after[k].get(f))}
-                        for k in sorted(set(before) & set(after)) if before[k] != after[k]]}
+    return {
+        "added": sorted(set(after) - set(before)),
+        "removed": sorted(set(before) - set(after)),
+        "changed": [
+            {key: k, "fields": sorted(f for f in after[k] if before[k].get(f) != after[k].get(f))}
+            for k in sorted(set(before) & set(after))
+            if before[k] != after[k]
+        ],
+    }
 
 
 def diff_documents(old: dict | None, new: dict) -> dict:
     """Rows (enterprises) added, removed or changed between two revisions: the changed fields with
     their values before and after, and for energy types and products the changed nested rows."""
     if old is None:
-        return {"added": [e["enterprise_id"] for e in new["enterprises"]], "removed": [], "changed": [],
-                "summary_changed": True}
+        return {
+            "added": [e["enterprise_id"] for e in new["enterprises"]],
+            "removed": [],
+            "changed": [],
+            "summary_changed": True,
+        }
     before = {e["enterprise_id"]: e for e in old["enterprises"]}
     after = {e["enterprise_id"]: e for e in new["enterprises"]}
     changed = []
@@ -240,26 +321,44 @@ def diff_documents(old: dict | None, new: dict) -> dict:
         fields = sorted(k for k in after[ent] if before[ent].get(k) != after[ent].get(k))
         if fields:
             flat = [k for k in fields if k not in NESTED_KEYS]
-            changed.append({"enterprise_id": ent, "fields": fields,
-                            "before": {k: before[ent].get(k) for k in flat},
-                            "after": {k: after[ent].get(k) for k in flat},
-                            **{k: _keyed_diff(before[ent].get(k, []), after[ent][k], NESTED_KEYS[k])
-                               for k in fields if k in NESTED_KEYS}})
-    return {"added": sorted(set(after) - set(before)), "removed": sorted(set(before) - set(after)),
-            "changed": changed, "summary_changed": old.get("summary") != new.get("summary")}
+            changed.append(
+                {
+                    "enterprise_id": ent,
+                    "fields": fields,
+                    "before": {k: before[ent].get(k) for k in flat},
+                    "after": {k: after[ent].get(k) for k in flat},
+                    **{
+                        k: _keyed_diff(before[ent].get(k, []), after[ent][k], NESTED_KEYS[k])
+                        for k in fields
+                        if k in NESTED_KEYS
+                    },
+                }
+            )
+    return {
+        "added": sorted(set(after) - set(before)),
+        "removed": sorted(set(before) - set(after)),
+        "changed": changed,
+        "summary_changed": old.get("summary") != new.get("summary"),
+    }
 
 
-def _manifest(region_code: str, month: date, revision: int, files: dict[str, bytes], doc: dict, watermark,
-              quality: dict) -> bytes:
+def _manifest(
+    region_code: str, month: date, revision: int, files: dict[str, bytes], doc: dict, watermark, quality: dict
+) -> bytes:
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "region_code": region_code,
         "month": f"{month:%Y-%m}",
         "revision": revision,
-        "counts": {"enterprises": len(doc["enterprises"]),
-                   "energy_rows": sum(len(e["energy"]) for e in doc["enterprises"]),
-                   "product_rows": sum(len(e["products"]) for e in doc["enterprises"])},
-        "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in sorted(files.items())},
+        "counts": {
+            "enterprises": len(doc["enterprises"]),
+            "energy_rows": sum(len(e["energy"]) for e in doc["enterprises"]),
+            "product_rows": sum(len(e["products"]) for e in doc["enterprises"]),
+        },
+        "files": {
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            for name, data in sorted(files.items())
+        },
         "content_sha256": content_hash(files),
         "data_watermark": watermark.astimezone(LOCAL_TZ).isoformat() if watermark else None,
         "quality": quality,
@@ -289,68 +388,105 @@ def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: st
     with psycopg.connect(url) as conn:
         ensure_ledger(conn)
         conn.commit()
-        regions = [r[0] for r in conn.execute(
-            "select distinct region_code from marts.fct_region_monthly where month = %s order by 1", (month,))]
+        regions = [
+            r[0]
+            for r in conn.execute(
+                "select distinct region_code from marts.fct_region_monthly where month = %s order by 1", (month,)
+            )
+        ]
         # data watermark: the latest reading period_end loaded into raw (from the ingest ledger, which
         # records each batch's max period_end, so no scan of raw.readings is needed)
-        watermark = conn.execute("select max(max_period_end) from audit.ingest_batches "
-                                 "where entity = 'readings' and status = 'loaded'").fetchone()[0]
+        watermark = conn.execute(
+            "select max(max_period_end) from audit.ingest_batches where entity = 'readings' and status = 'loaded'"
+        ).fetchone()[0]
         for region in regions:
             # one exporter at a time per region and month (revision numbers); released at commit
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"iem export {region} {month:%Y-%m}",))
             failed = quality.blocking_failures(region)
             if failed:
                 names = sorted({f.name for f in failed})
-                conn.execute("insert into audit.export_runs (region_code, month, status, failed_checks) "
-                             "values (%s, %s, 'blocked', %s)", (region, month, json.dumps(names)))
+                conn.execute(
+                    "insert into audit.export_runs (region_code, month, status, failed_checks) "
+                    "values (%s, %s, 'blocked', %s)",
+                    (region, month, json.dumps(names)),
+                )
                 conn.commit()
-                regions_out.append({"region_code": region, "status": "blocked", "revision": None, "files": [],
-                                    "failed_checks": names})
+                regions_out.append(
+                    {"region_code": region, "status": "blocked", "revision": None, "files": [], "failed_checks": names}
+                )
                 continue
             warnings = [{"name": w.name, "failures": w.details.get("failures", [])} for w in quality.warnings(region)]
             doc = build_region(conn, region, month, warnings)
             validate_against_contract(doc, REGION_SCHEMA, f"region {region}, month {month:%Y-%m}")
             files = render_files(doc)
             digest = content_hash(files)
-            last = conn.execute("select revision, content_sha256 from audit.export_revisions "
-                                "where region_code = %s and month = %s order by revision desc limit 1",
-                                (region, month)).fetchone()
-            quality_summary = {"blocking_checks_passed": True,
-                               "warnings": sorted({w["name"] for w in warnings}),
-                               "enterprises_with_warnings": sorted({e["enterprise_id"] for e in doc["enterprises"]
-                                                                    if e["quality_warnings"]})}
+            last = conn.execute(
+                "select revision, content_sha256 from audit.export_revisions "
+                "where region_code = %s and month = %s order by revision desc limit 1",
+                (region, month),
+            ).fetchone()
+            quality_summary = {
+                "blocking_checks_passed": True,
+                "warnings": sorted({w["name"] for w in warnings}),
+                "enterprises_with_warnings": sorted(
+                    {e["enterprise_id"] for e in doc["enterprises"] if e["quality_warnings"]}
+                ),
+            }
             if last and last[1] == digest:
                 revision, status = last[0], "unchanged"
-                stored = dict(conn.execute("select file_name, content from audit.export_files where region_code = %s "
-                                           "and month = %s and revision = %s", (region, month, revision)).fetchall())
+                stored = dict(
+                    conn.execute(
+                        "select file_name, content from audit.export_files where region_code = %s "
+                        "and month = %s and revision = %s",
+                        (region, month, revision),
+                    ).fetchall()
+                )
                 files_all = {k: bytes(v) for k, v in stored.items()}
             else:
                 revision = (last[0] + 1) if last else 1
                 previous = None
                 if last:
-                    old = conn.execute("select content from audit.export_files where region_code = %s and month = %s "
-                                       "and revision = %s and file_name = 'enterprises.json'",
-                                       (region, month, last[0])).fetchone()
+                    old = conn.execute(
+                        "select content from audit.export_files where region_code = %s and month = %s "
+                        "and revision = %s and file_name = 'enterprises.json'",
+                        (region, month, last[0]),
+                    ).fetchone()
                     previous = json.loads(bytes(old[0])) if old else None
                 diff = diff_documents(previous, doc)
-                files_all = {**files, "manifest.json": _manifest(region, month, revision, files, doc, watermark,
-                                                                 quality_summary)}
-                conn.execute("insert into audit.export_revisions (region_code, month, revision, content_sha256, "
-                             "data_watermark, diff) values (%s, %s, %s, %s, %s, %s)",
-                             (region, month, revision, digest, watermark, json.dumps(diff, ensure_ascii=False)))
+                files_all = {
+                    **files,
+                    "manifest.json": _manifest(region, month, revision, files, doc, watermark, quality_summary),
+                }
+                conn.execute(
+                    "insert into audit.export_revisions (region_code, month, revision, content_sha256, "
+                    "data_watermark, diff) values (%s, %s, %s, %s, %s, %s)",
+                    (region, month, revision, digest, watermark, json.dumps(diff, ensure_ascii=False)),
+                )
                 for name, data in files_all.items():
-                    conn.execute("insert into audit.export_files (region_code, month, revision, file_name, sha256, content) "
-                                 "values (%s, %s, %s, %s, %s, %s)",
-                                 (region, month, revision, name, hashlib.sha256(data).hexdigest(), data))
+                    conn.execute(
+                        "insert into audit.export_files (region_code, month, revision, file_name, sha256, content) "
+                        "values (%s, %s, %s, %s, %s, %s)",
+                        (region, month, revision, name, hashlib.sha256(data).hexdigest(), data),
+                    )
                 status = "exported"
-            conn.execute("insert into audit.export_runs (region_code, month, status, revision) values (%s, %s, %s, %s)",
-                         (region, month, status, revision))
+            conn.execute(
+                "insert into audit.export_runs (region_code, month, status, revision) values (%s, %s, %s, %s)",
+                (region, month, status, revision),
+            )
             conn.commit()
             written = _write_files(outbox / f"{month:%Y-%m}" / region, files_all)
             delivery = None
             if deliver_to:
                 delivery = deliver(conn, deliver_to, region, month, revision, files_all)
-            regions_out.append({"region_code": region, "status": status, "revision": revision, "files": written,
-                                "failed_checks": [], **({"delivery": delivery} if delivery else {})})
+            regions_out.append(
+                {
+                    "region_code": region,
+                    "status": status,
+                    "revision": revision,
+                    "files": written,
+                    "failed_checks": [],
+                    **({"delivery": delivery} if delivery else {}),
+                }
+            )
     worst = max((r["status"] for r in regions_out), key=STATUS_ORDER.get, default="unchanged")
     return {"month": f"{month:%Y-%m}", "status": worst, "regions": regions_out}

@@ -1,6 +1,7 @@
 """Operating from the Dagster UI (issue 8): the webserver and the daemon start on a temporary
 DAGSTER_HOME, a run launched through the GraphQL API succeeds and loads the warehouse, and the
 schedules, sensors, partitions and checks the data team operates are visible."""
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,9 @@ def _free_port() -> int:
 
 
 def _graphql(port, query, variables=None):
-    resp = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}}, timeout=60)
+    resp = requests.post(
+        f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}}, timeout=60
+    )
     resp.raise_for_status()
     body = resp.json()
     assert "errors" not in body, body["errors"]
@@ -41,14 +44,29 @@ def dagster(tmp_path_factory, fresh_database):
     home = tmp_path_factory.mktemp("dagster_home")
     iem_home = tmp_path_factory.mktemp("iem_home")
     simulate(iem_home / "landing", enterprises=3, start=date(2026, 2, 1), days=2, seed=5, faults="none")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "IEM_HOME": str(iem_home),
-           "IEM_DATABASE_URL": fresh_database(), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "IEM_HOME": str(iem_home),
+        "IEM_DATABASE_URL": fresh_database(),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     port = _free_port()
     logs = open(home / "processes.log", "w")
-    web = subprocess.Popen([str(BIN / "dagster-webserver"), "-m", "orchestration.definitions", "-h", "127.0.0.1",
-                            "-p", str(port)], env=env, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True)
-    daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-m", "orchestration.definitions"], env=env,
-                              stdout=logs, stderr=subprocess.STDOUT, start_new_session=True)
+    web = subprocess.Popen(
+        [str(BIN / "dagster-webserver"), "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=logs,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    daemon = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-m", "orchestration.definitions"],
+        env=env,
+        stdout=logs,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.time() + 180
     while time.time() < deadline:
         try:
@@ -73,18 +91,30 @@ def test_a_run_launched_through_graphql_succeeds(dagster):
     port, env, home = dagster
     loc = _graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
     location = loc["workspaceOrError"]["locationEntries"][0]["name"]
-    launched = _graphql(port, """
+    launched = _graphql(
+        port,
+        """
         mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
           __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
           ... on RunConfigValidationInvalid { errors { message } } } }""",
-        {"p": {"selector": {"repositoryLocationName": location, "repositoryName": "__repository__",
-                            "jobName": "ingest_and_transform_job"}, "runConfigData": {}}})
+        {
+            "p": {
+                "selector": {
+                    "repositoryLocationName": location,
+                    "repositoryName": "__repository__",
+                    "jobName": "ingest_and_transform_job",
+                },
+                "runConfigData": {},
+            }
+        },
+    )
     assert launched["launchRun"]["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["launchRun"]["run"]["runId"]
     status, deadline = None, time.time() + 600
     while time.time() < deadline:
-        status = _graphql(port, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
-                          {"id": run_id})["runOrError"]["status"]
+        status = _graphql(port, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id})[
+            "runOrError"
+        ]["status"]
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         time.sleep(2)
@@ -96,20 +126,29 @@ def test_a_run_launched_through_graphql_succeeds(dagster):
 
 def test_schedules_sensors_partitions_and_checks_are_visible(dagster):
     port, _, _ = dagster
-    data = _graphql(port, """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+    data = _graphql(
+        port,
+        """{ repositoriesOrError { ... on RepositoryConnection { nodes {
         schedules { name cronSchedule executionTimezone }
         sensors { name }
         jobs { name }
-    } } } }""")
+    } } } }""",
+    )
     repo = data["repositoriesOrError"]["nodes"][0]
     schedules = {s["name"]: (s["cronSchedule"], s["executionTimezone"]) for s in repo["schedules"]}
     assert schedules["monthly_export_schedule"] == ("0 6 5 * *", "Asia/Shanghai")
     assert "daily_transform_schedule" in schedules and "http_pull_schedule" in schedules
     assert {"landing_sensor"} <= {s["name"] for s in repo["sensors"]}
-    checks = _graphql(port, """{ assetNodes(assetKeys: [{path: ["marts", "fct_enterprise_monthly"]}]) {
-        assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }""")
+    checks = _graphql(
+        port,
+        """{ assetNodes(assetKeys: [{path: ["marts", "fct_enterprise_monthly"]}]) {
+        assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }""",
+    )
     names = {c["name"]: c["blocking"] for c in checks["assetNodes"][0]["assetChecksOrError"]["checks"]}
     assert "gx_marts_integrity" in names and "gx_marts_data_quality" in names
-    part = _graphql(port, """{ assetNodes(assetKeys: [{path: ["export", "national_export"]}]) {
-        partitionKeys } }""")
+    part = _graphql(
+        port,
+        """{ assetNodes(assetKeys: [{path: ["export", "national_export"]}]) {
+        partitionKeys } }""",
+    )
     assert "2026-01-01" in part["assetNodes"][0]["partitionKeys"]

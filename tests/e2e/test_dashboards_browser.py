@@ -6,6 +6,7 @@ test-artifacts/screenshots/.
 
 `make test` installs Chromium where it can (root + apt); elsewhere these tests skip with the reason.
 Under CI (CI=true) a missing browser is a failure, not a skip: CI must run them."""
+
 from __future__ import annotations
 
 import os
@@ -62,9 +63,19 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-quic", "--no-first-run", "--disable-sync"])
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
@@ -91,8 +102,10 @@ def test_dashboard_page_renders_in_chromium(dashboards, browser, kind):
     assert console_errors == [] and page_errors == [], (console_errors, page_errors)
     assert failed_requests == [] and external == [], f"page must be self-contained: {failed_requests + external}"
     charts = page.eval_on_selector_all(
-        "svg", "els => els.map(e => ({w: e.getBoundingClientRect().width, h: e.getBoundingClientRect().height,"
-               " shapes: e.querySelectorAll('path,rect,polyline,line,circle').length}))")
+        "svg",
+        "els => els.map(e => ({w: e.getBoundingClientRect().width, h: e.getBoundingClientRect().height,"
+        " shapes: e.querySelectorAll('path,rect,polyline,line,circle').length}))",
+    )
     drawn = [c for c in charts if c["w"] > 50 and c["h"] > 50 and c["shapes"] > 0]
     if kind != "index":
         assert drawn, f"{name}: no chart drawn among {len(charts)} svg elements"

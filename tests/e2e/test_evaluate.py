@@ -1,6 +1,7 @@
 """Alerts against ground truth (issue 7): on a default-fault simulation of 50 enterprises × 60 days,
 precision and recall ≥ 0.9 for the data faults that matter most, every limit breach flagged; a
 clean simulation raises no data-fault alert."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,7 +22,8 @@ def test_alerts_score_at_least_0_9_per_fault_kind(cluster_url, tmp_path):
 
 
 def test_a_clean_simulation_raises_no_data_fault_alert(cluster_url, tmp_path):
-    result = evaluate(cluster_url, enterprises=12, days=30, seed=2027, faults="none", workdir=tmp_path,
-                      keep_database=False)
+    result = evaluate(
+        cluster_url, enterprises=12, days=30, seed=2027, faults="none", workdir=tmp_path, keep_database=False
+    )
     assert result["rows_read"] > 0
     assert result["data_fault_alerts"] == 0, result["kinds"]

@@ -1,5 +1,6 @@
 """`iem run` end to end, as a new user runs it: demo feed → ingest → transform → check → export →
 dashboards; a second run loads nothing and leaves byte-identical export files."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,8 +24,11 @@ def _run(args, env, timeout=900):
 
 
 def _files(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")

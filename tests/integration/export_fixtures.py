@@ -4,6 +4,7 @@ regions (上海 310000, 浙江 330000) with two enterprises each in January 2026
 
 Region and region × industry rows are derived from the enterprise rows by `rebuild_region_rollups`,
 as transform would, so a test can change an enterprise value and re-derive them."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -28,9 +29,12 @@ ENERGY_TYPES = [
 ]
 # enterprise, energy_code, quantity purchased (in), quantity consumed (net)
 ENERGY = [
-    (STEEL, "electricity", 1_000_000, 1_000_000), (STEEL, "raw_coal", 2_000, 1_900),
-    (CEMENT, "electricity", 400_000, 400_000), (CEMENT, "natural_gas", 50_000, 50_000),
-    (CHEMICALS, "electricity", 600_000, 600_000), (CHEMICALS, "natural_gas", 80_000, 80_000),
+    (STEEL, "electricity", 1_000_000, 1_000_000),
+    (STEEL, "raw_coal", 2_000, 1_900),
+    (CEMENT, "electricity", 400_000, 400_000),
+    (CEMENT, "natural_gas", 50_000, 50_000),
+    (CHEMICALS, "electricity", 600_000, 600_000),
+    (CHEMICALS, "natural_gas", 80_000, 80_000),
     (PAPER, "electricity", 300_000, 300_000),
 ]
 ECONOMICS = {STEEL: (12_000, 3_000), CEMENT: (5_000, 1_200), CHEMICALS: (9_000, 2_500), PAPER: (4_000, 900)}
@@ -82,33 +86,46 @@ def build_small_warehouse(url: str) -> None:
         for code, name, u, eq, ev in ENERGY_TYPES:
             conn.execute("insert into reference.energy_types values (%s, %s, %s, %s, %s)", (code, name, u, eq, ev))
             conn.execute("insert into marts.dim_energy_type values (%s, %s, %s, %s, true)", (code, name, u, eq))
-        conn.execute("insert into marts.dim_region values ('310000', '上海市', 'Shanghai', 'province'), "
-                     "('330000', '浙江省', 'Zhejiang', 'province')")
+        conn.execute(
+            "insert into marts.dim_region values ('310000', '上海市', 'Shanghai', 'province'), "
+            "('330000', '浙江省', 'Zhejiang', 'province')"
+        )
         batch = conn.execute(
             "insert into audit.ingest_batches (source, source_name, entity, content_sha256, size_bytes, rows_read, "
             "rows_loaded, min_period_end, max_period_end) values ('file', 'readings_2026-01.csv', 'readings', "
             "'fixture', 1, %s, %s, '2026-01-01 00:15+08', '2026-02-01 00:00+08') returning batch_id",
-            (2 * len(ENERGY), 2 * len(ENERGY))).fetchone()[0]
+            (2 * len(ENERGY), 2 * len(ENERGY)),
+        ).fetchone()[0]
         for n, (ent, code, q_in, q) in enumerate(ENERGY):
             meter = f"M-{code}"
             eq, ev = coefficient[code]
             conn.execute("insert into staging.stg_raw__meters values (%s, %s, %s)", (ent, meter, code))
             for k, end in enumerate(("2026-01-01 00:15+08", "2026-02-01 00:00+08")):
-                conn.execute("insert into raw.readings (batch_id, row_number, enterprise_id, meter_id, period_start, "
-                             "period_end, value, unit, sent_at) values (%s, %s, %s, %s, "
-                             "%s::timestamptz - interval '15 minutes', %s, 1, %s, %s)",
-                             (batch, 2 * n + k + 1, ent, meter, end, end, unit[code], end))
+                conn.execute(
+                    "insert into raw.readings (batch_id, row_number, enterprise_id, meter_id, period_start, "
+                    "period_end, value, unit, sent_at) values (%s, %s, %s, %s, "
+                    "%s::timestamptz - interval '15 minutes', %s, 1, %s, %s)",
+                    (batch, 2 * n + k + 1, ent, meter, end, end, unit[code], end),
+                )
                 conn.execute("insert into staging.stg_raw__readings values (%s, %s, %s, 1)", (ent, meter, end))
-            conn.execute("insert into marts.fct_enterprise_energy_monthly values (%s, %s, %s, %s, %s, %s, "
-                         "%s * %s / 1000, %s * %s / 1000, %s, 0)",
-                         (ent, MONTH, code, q, q_in, unit[code], q, eq, q, ev, COMPLETENESS[ent]))
-            conn.execute("insert into marts.fct_enterprise_energy_daily select enterprise_id, month, energy_code, "
-                         "quantity / 31, quantity_in / 31, unit, tce_equivalent / 31, tce_equal_value / 31, "
-                         "completeness, estimated_share from marts.fct_enterprise_energy_monthly "
-                         "where enterprise_id = %s and energy_code = %s", (ent, code))
+            conn.execute(
+                "insert into marts.fct_enterprise_energy_monthly values (%s, %s, %s, %s, %s, %s, "
+                "%s * %s / 1000, %s * %s / 1000, %s, 0)",
+                (ent, MONTH, code, q, q_in, unit[code], q, eq, q, ev, COMPLETENESS[ent]),
+            )
+            conn.execute(
+                "insert into marts.fct_enterprise_energy_daily select enterprise_id, month, energy_code, "
+                "quantity / 31, quantity_in / 31, unit, tce_equivalent / 31, tce_equal_value / 31, "
+                "completeness, estimated_share from marts.fct_enterprise_energy_monthly "
+                "where enterprise_id = %s and energy_code = %s",
+                (ent, code),
+            )
         for ent, name, registered, region, industry in ENTERPRISES:
-            conn.execute("insert into marts.dim_enterprise values (%s, %s, %s, %s, %s, %s, null, true, true, "
-                         "50000, 48000, '2025-06-01')", (ent, name, registered, region, industry, industry + "10"))
+            conn.execute(
+                "insert into marts.dim_enterprise values (%s, %s, %s, %s, %s, %s, null, true, true, "
+                "50000, 48000, '2025-06-01')",
+                (ent, name, registered, region, industry, industry + "10"),
+            )
             gross, added = ECONOMICS[ent]
             conn.execute(
                 "insert into marts.fct_enterprise_monthly (enterprise_id, month, region_code, industry_code, "
@@ -116,29 +133,41 @@ def build_small_warehouse(url: str) -> None:
                 "value_added_10k_yuan, completeness, estimated_share) "
                 "select %s, %s, %s, %s, sum(tce_equivalent), sum(tce_equal_value), %s, %s, %s, 0 "
                 "from marts.fct_enterprise_energy_monthly where enterprise_id = %s",
-                (ent, MONTH, region, industry, gross, added, COMPLETENESS[ent], ent))
-            conn.execute("insert into marts.rpt_quality_scorecard values (%s, %s, %s, 0.98, 1, 0, true, 0.01)",
-                         (ent, MONTH, COMPLETENESS[ent]))
-        conn.execute("insert into marts.fct_unit_product_energy_monthly values (%s, %s, 'cement', 40000, 't', "
-                     "3200, 80, 'kgce/t', 'GB 16780-2021', '2021', '1', 94, false)", (CEMENT, MONTH))
+                (ent, MONTH, region, industry, gross, added, COMPLETENESS[ent], ent),
+            )
+            conn.execute(
+                "insert into marts.rpt_quality_scorecard values (%s, %s, %s, 0.98, 1, 0, true, 0.01)",
+                (ent, MONTH, COMPLETENESS[ent]),
+            )
+        conn.execute(
+            "insert into marts.fct_unit_product_energy_monthly values (%s, %s, 'cement', 40000, 't', "
+            "3200, 80, 'kgce/t', 'GB 16780-2021', '2021', '1', 94, false)",
+            (CEMENT, MONTH),
+        )
     rebuild_region_rollups(url)
 
 
 def rebuild_region_rollups(url: str) -> None:
     """Intensities and the region and region × industry rows from the enterprise rows (what transform does)."""
     with psycopg.connect(url) as conn:
-        conn.execute("update marts.fct_enterprise_monthly set "
-                     "tce_per_10k_yuan_value_added = comprehensive_tce_equivalent / value_added_10k_yuan, "
-                     "tce_per_10k_yuan_gross_output = comprehensive_tce_equivalent / gross_output_10k_yuan")
+        conn.execute(
+            "update marts.fct_enterprise_monthly set "
+            "tce_per_10k_yuan_value_added = comprehensive_tce_equivalent / value_added_10k_yuan, "
+            "tce_per_10k_yuan_gross_output = comprehensive_tce_equivalent / gross_output_10k_yuan"
+        )
         conn.execute("delete from marts.fct_region_monthly")
         conn.execute("delete from marts.fct_region_industry_monthly")
-        conn.execute("insert into marts.fct_region_monthly select region_code, month, sum(comprehensive_tce_equivalent), "
-                     "sum(comprehensive_tce_equal_value), count(*), count(*), sum(value_added_10k_yuan), "
-                     "sum(comprehensive_tce_equivalent) / sum(value_added_10k_yuan), null, null "
-                     "from marts.fct_enterprise_monthly group by 1, 2")
-        conn.execute("insert into marts.fct_region_industry_monthly select f.region_code, f.industry_code, f.month, "
-                     "sum(f.comprehensive_tce_equivalent), sum(f.comprehensive_tce_equal_value), count(*), count(*), "
-                     "sum(f.value_added_10k_yuan), sum(f.comprehensive_tce_equivalent) / sum(f.value_added_10k_yuan), "
-                     "sum(f.comprehensive_tce_equivalent) / max(r.comprehensive_tce_equivalent), null, null "
-                     "from marts.fct_enterprise_monthly f join marts.fct_region_monthly r using (region_code, month) "
-                     "group by 1, 2, 3")
+        conn.execute(
+            "insert into marts.fct_region_monthly select region_code, month, sum(comprehensive_tce_equivalent), "
+            "sum(comprehensive_tce_equal_value), count(*), count(*), sum(value_added_10k_yuan), "
+            "sum(comprehensive_tce_equivalent) / sum(value_added_10k_yuan), null, null "
+            "from marts.fct_enterprise_monthly group by 1, 2"
+        )
+        conn.execute(
+            "insert into marts.fct_region_industry_monthly select f.region_code, f.industry_code, f.month, "
+            "sum(f.comprehensive_tce_equivalent), sum(f.comprehensive_tce_equal_value), count(*), count(*), "
+            "sum(f.value_added_10k_yuan), sum(f.comprehensive_tce_equivalent) / sum(f.value_added_10k_yuan), "
+            "sum(f.comprehensive_tce_equivalent) / max(r.comprehensive_tce_equivalent), null, null "
+            "from marts.fct_enterprise_monthly f join marts.fct_region_monthly r using (region_code, month) "
+            "group by 1, 2, 3"
+        )

@@ -1,6 +1,7 @@
 """Overlapping warehouse builds (a sensor run, a scheduled run and a hand-launched run at once) are
 serialised by an advisory lock: a second dbt invocation waits for the first instead of colliding with
 "relation already exists", then succeeds."""
+
 from __future__ import annotations
 
 import threading

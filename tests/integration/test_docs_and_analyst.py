@@ -2,6 +2,7 @@
 every table in the marts schema is described (dbt models and the forecast tables written by Python,
 declared as a documented source); the descriptions are also persisted as PostgreSQL comments, so BI
 tools show them."""
+
 from __future__ import annotations
 
 import json
@@ -40,13 +41,28 @@ def test_docs_site_describes_every_mart_column(documented):
             name = node.get("alias") or node.get("identifier") or node["name"]
             described[name] = {c.lower(): (v.get("description") or "").strip() for c, v in node["columns"].items()}
     with psycopg.connect(url) as conn:
-        mart_tables = {r[0] for r in conn.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
-    assert {"fct_enterprise_monthly", "fct_region_industry_monthly", "fct_alerts", "fct_forecast_monthly"} <= mart_tables
+        mart_tables = {
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts'"
+            ).fetchall()
+        }
+    assert {
+        "fct_enterprise_monthly",
+        "fct_region_industry_monthly",
+        "fct_alerts",
+        "fct_forecast_monthly",
+    } <= mart_tables
     missing = []
     for table in sorted(mart_tables):
-        entry = next((v for k, v in {**catalog["nodes"], **catalog["sources"]}.items()
-                      if v["metadata"]["schema"] == "marts" and v["metadata"]["name"] == table), None)
+        entry = next(
+            (
+                v
+                for k, v in {**catalog["nodes"], **catalog["sources"]}.items()
+                if v["metadata"]["schema"] == "marts" and v["metadata"]["name"] == table
+            ),
+            None,
+        )
         assert entry is not None, f"marts.{table} is not in the dbt docs catalog"
         for column in entry["columns"]:
             if not described.get(table, {}).get(column.lower()):
@@ -65,4 +81,3 @@ def test_descriptions_reach_postgres_comments_for_bi_tools(documented):
             where c.table_schema = 'marts' and t.relkind in ('r', 'v', 'p')
               and col_description(t.oid, c.ordinal_position) is null""").fetchall()
     assert uncommented == []
-

@@ -1,5 +1,6 @@
 """The quality gate: Great Expectations suites on a small real warehouse (PostgreSQL), blocking checks
 scoped to the pilot region that fails, warnings naming the enterprise, Data Docs written."""
+
 from __future__ import annotations
 
 import json
@@ -24,12 +25,20 @@ def test_clean_warehouse_passes_every_blocking_check_and_warns_about_one_enterpr
     assert report.blocking_failures() == []
     assert {r.layer for r in report.results} == {"raw", "staging", "marts"}
     names = {r.name for r in report.results}
-    assert {"no_negative_comprehensive_energy", "region_total_equals_sum_of_enterprises",
-            "every_energy_type_has_a_coefficient", "marts_reconcile_with_raw", "enterprise_completeness_90",
-            "platform_vs_enterprise_totals_5pct", "timeliness_90"} <= names
+    assert {
+        "no_negative_comprehensive_energy",
+        "region_total_equals_sum_of_enterprises",
+        "every_energy_type_has_a_coefficient",
+        "marts_reconcile_with_raw",
+        "enterprise_completeness_90",
+        "platform_vs_enterprise_totals_5pct",
+        "timeliness_90",
+    } <= names
     # GX really ran: each result carries the expectation GX evaluated and its counts
     negative = next(r for r in report.results if r.name == "no_negative_comprehensive_energy")
-    assert negative.success and negative.details["expectations"][0]["expectation"] == "expect_column_values_to_be_between"
+    assert (
+        negative.success and negative.details["expectations"][0]["expectation"] == "expect_column_values_to_be_between"
+    )
     # the paper mill (80 % complete) is a warning for Zhejiang only, naming the enterprise
     [warning] = [r for r in report.results if r.severity == "warning" and not r.success]
     assert (warning.name, warning.region_code) == ("enterprise_completeness_90", ZHEJIANG)
@@ -37,7 +46,8 @@ def test_clean_warehouse_passes_every_blocking_check_and_warns_about_one_enterpr
     # Data Docs HTML under the given folder
     assert report.docs_index and Path(report.docs_index).is_file()
     assert "no_negative_comprehensive_energy" in "".join(
-        p.read_text(encoding="utf-8") for p in (tmp_path / "quality").rglob("*.html"))
+        p.read_text(encoding="utf-8") for p in (tmp_path / "quality").rglob("*.html")
+    )
     summary = report.to_dict()
     json.dumps(summary)  # JSON-safe for Dagster metadata and `iem check --json`
     assert summary["blocking_failures"] == 0 and summary["warnings"] == 1
@@ -46,8 +56,10 @@ def test_clean_warehouse_passes_every_blocking_check_and_warns_about_one_enterpr
 def test_negative_comprehensive_energy_blocks_only_its_region(warehouse_url):
     build_small_warehouse(warehouse_url)
     with psycopg.connect(warehouse_url) as conn:
-        conn.execute("update marts.fct_enterprise_monthly set comprehensive_tce_equivalent = -5 "
-                     "where enterprise_id = %s", (CEMENT,))
+        conn.execute(
+            "update marts.fct_enterprise_monthly set comprehensive_tce_equivalent = -5 where enterprise_id = %s",
+            (CEMENT,),
+        )
     report = run_quality_gate(warehouse_url, month=MONTH, layers=("marts",))
 
     failed = {r.name for r in report.blocking_failures(SHANGHAI)}
@@ -85,9 +97,12 @@ def test_energy_rows_not_adding_up_to_the_enterprise_total_block_that_region(war
     build_small_warehouse(warehouse_url)
     with psycopg.connect(warehouse_url) as conn:
         # a gas row appears for the paper mill without its enterprise total being rebuilt
-        conn.execute("insert into marts.fct_enterprise_energy_monthly select enterprise_id, month, 'natural_gas', "
-                     "1000, 1000, 'm3', 1.2143, 1.2143, 1, 0 from marts.fct_enterprise_monthly "
-                     "where enterprise_id = %s", (PAPER,))
+        conn.execute(
+            "insert into marts.fct_enterprise_energy_monthly select enterprise_id, month, 'natural_gas', "
+            "1000, 1000, 'm3', 1.2143, 1.2143, 1, 0 from marts.fct_enterprise_monthly "
+            "where enterprise_id = %s",
+            (PAPER,),
+        )
     report = run_quality_gate(warehouse_url, month=MONTH, layers=("marts",))
 
     [failure] = report.blocking_failures()

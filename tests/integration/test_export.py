@@ -1,6 +1,7 @@
 """The monthly export: per pilot region behind the quality gate, identical bytes for an unchanged
 month, revision n+1 with a diff for changed data, the ledger, delivery to a folder and to a real
 local HTTP endpoint that fails transiently."""
+
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from export_fixtures import (  # noqa: E402
-    CEMENT, CHEMICALS, MONTH, STEEL, SHANGHAI, ZHEJIANG, build_small_warehouse, rebuild_region_rollups,
+    CEMENT,
+    CHEMICALS,
+    MONTH,
+    STEEL,
+    SHANGHAI,
+    ZHEJIANG,
+    build_small_warehouse,
+    rebuild_region_rollups,
 )
 
 from expectations import run_quality_gate  # noqa: E402
@@ -47,8 +55,10 @@ def warehouse(warehouse_url) -> str:
 
 def test_negative_comprehensive_energy_blocks_its_region_while_the_clean_region_exports(warehouse, tmp_path):
     with psycopg.connect(warehouse) as conn:
-        conn.execute("update marts.fct_enterprise_monthly set comprehensive_tce_equivalent = -12.5 "
-                     "where enterprise_id = %s", (CEMENT,))
+        conn.execute(
+            "update marts.fct_enterprise_monthly set comprehensive_tce_equivalent = -12.5 where enterprise_id = %s",
+            (CEMENT,),
+        )
     outbox, national = tmp_path / "outbox", tmp_path / "national"
     result = gate_and_export(warehouse, outbox, deliver_to=f"file://{national}")
 
@@ -61,8 +71,9 @@ def test_negative_comprehensive_energy_blocks_its_region_while_the_clean_region_
     assert not (outbox / "2026-01" / SHANGHAI).exists()
     assert not (national / "2026-01" / SHANGHAI).exists()
     assert ledger(warehouse, "select count(*) from audit.export_revisions where region_code = %s", SHANGHAI) == [(0,)]
-    [(status, failed)] = ledger(warehouse, "select status, failed_checks from audit.export_runs where region_code = %s",
-                                SHANGHAI)
+    [(status, failed)] = ledger(
+        warehouse, "select status, failed_checks from audit.export_runs where region_code = %s", SHANGHAI
+    )
     assert status == "blocked" and "no_negative_comprehensive_energy" in failed
     # the clean region still leaves
     assert zhejiang["status"] == "exported" and zhejiang["revision"] == 1 and zhejiang["failed_checks"] == []
@@ -75,7 +86,9 @@ def test_clean_month_is_exported_and_re_export_is_unchanged_with_identical_bytes
     first = gate_and_export(warehouse, outbox)
     assert first["status"] == "exported"
     assert [(r["region_code"], r["status"], r["revision"]) for r in first["regions"]] == [
-        (SHANGHAI, "exported", 1), (ZHEJIANG, "exported", 1)]
+        (SHANGHAI, "exported", 1),
+        (ZHEJIANG, "exported", 1),
+    ]
     files = region_bytes(outbox, SHANGHAI)
     assert sorted(files) == FILES
 
@@ -88,14 +101,21 @@ def test_clean_month_is_exported_and_re_export_is_unchanged_with_identical_bytes
     assert manifest["data_watermark"] == "2026-02-01T00:00:00+08:00"  # latest raw period_end, local time
     steel = next(e for e in document["enterprises"] if e["enterprise_id"] == STEEL)
     coal = next(k for k in steel["energy"] if k["energy_code"] == "raw_coal")
-    assert (coal["quantity_purchased"], coal["quantity_consumed"], coal["coefficient_kgce_per_unit"],
-            coal["tce_equivalent"]) == (2000.0, 1900.0, 714.3, 1357.17)
+    assert (
+        coal["quantity_purchased"],
+        coal["quantity_consumed"],
+        coal["coefficient_kgce_per_unit"],
+        coal["tce_equivalent"],
+    ) == (2000.0, 1900.0, 714.3, 1357.17)
     assert steel["comprehensive_tce_equivalent"] == 1480.07  # 1,000,000 kWh × 0.1229 + 1,900 t × 714.3 kgce/t
     assert steel["comprehensive_tce_equal_value"] == 1657.17  # electricity at 0.3 kgce/kWh (等价值)
-    assert document["summary"]["comprehensive_tce_equivalent"] == round(sum(
-        e["comprehensive_tce_equivalent"] for e in document["enterprises"]), 3)
-    assert b"2026-01,91310000MA1K000019,raw_coal,\xe5\x8e\x9f\xe7\x85\xa4,t,2000.000,1900.000,714.3000," \
-           b"1357.170" in files["enterprise_energy.csv"]
+    assert document["summary"]["comprehensive_tce_equivalent"] == round(
+        sum(e["comprehensive_tce_equivalent"] for e in document["enterprises"]), 3
+    )
+    assert (
+        b"2026-01,91310000MA1K000019,raw_coal,\xe5\x8e\x9f\xe7\x85\xa4,t,2000.000,1900.000,714.3000,"
+        b"1357.170" in files["enterprise_energy.csv"]
+    )
     zhejiang = json.loads(region_bytes(outbox, ZHEJIANG)["manifest.json"])
     assert zhejiang["quality"]["warnings"] == ["enterprise_completeness_90"]
 
@@ -114,36 +134,51 @@ def test_changed_data_gives_revision_two_with_a_diff_naming_the_changed_row(ware
     gate_and_export(warehouse, outbox)
     first = region_bytes(outbox, ZHEJIANG)
     with psycopg.connect(warehouse) as conn:  # a late correction of the electricity, rebuilt by transform
-        conn.execute("update marts.fct_enterprise_energy_monthly set quantity = quantity + 81366.965, "
-                     "quantity_in = quantity_in + 81366.965, tce_equivalent = tce_equivalent + 10 "
-                     "where enterprise_id = %s and energy_code = 'electricity'", (CHEMICALS,))
-        conn.execute("update marts.fct_enterprise_monthly set comprehensive_tce_equivalent = "
-                     "comprehensive_tce_equivalent + 10 where enterprise_id = %s", (CHEMICALS,))
+        conn.execute(
+            "update marts.fct_enterprise_energy_monthly set quantity = quantity + 81366.965, "
+            "quantity_in = quantity_in + 81366.965, tce_equivalent = tce_equivalent + 10 "
+            "where enterprise_id = %s and energy_code = 'electricity'",
+            (CHEMICALS,),
+        )
+        conn.execute(
+            "update marts.fct_enterprise_monthly set comprehensive_tce_equivalent = "
+            "comprehensive_tce_equivalent + 10 where enterprise_id = %s",
+            (CHEMICALS,),
+        )
     rebuild_region_rollups(warehouse)
 
     result = gate_and_export(warehouse, outbox)
     assert result["status"] == "exported"
     by_region = {r["region_code"]: (r["status"], r["revision"]) for r in result["regions"]}
     assert by_region == {SHANGHAI: ("unchanged", 1), ZHEJIANG: ("exported", 2)}
-    [(diff,)] = ledger(warehouse, "select diff from audit.export_revisions where region_code = %s and revision = 2",
-                       ZHEJIANG)
+    [(diff,)] = ledger(
+        warehouse, "select diff from audit.export_revisions where region_code = %s and revision = 2", ZHEJIANG
+    )
     [changed] = diff["changed"]
     assert changed["enterprise_id"] == CHEMICALS
     assert "comprehensive_tce_equivalent" in changed["fields"]
-    assert changed["after"]["comprehensive_tce_equivalent"] - changed["before"]["comprehensive_tce_equivalent"] == \
-        pytest.approx(10)
-    assert changed["energy"]["changed"] == [{"energy_code": "electricity", "fields": [
-        "quantity_consumed", "quantity_purchased", "tce_equivalent"]}]
+    assert changed["after"]["comprehensive_tce_equivalent"] - changed["before"][
+        "comprehensive_tce_equivalent"
+    ] == pytest.approx(10)
+    assert changed["energy"]["changed"] == [
+        {"energy_code": "electricity", "fields": ["quantity_consumed", "quantity_purchased", "tce_equivalent"]}
+    ]
     assert diff["added"] == diff["removed"] == [] and diff["summary_changed"] is True
     assert json.loads(region_bytes(outbox, ZHEJIANG)["manifest.json"])["revision"] == 2
     # revision 1 is still kept byte for byte
-    kept = dict(ledger(warehouse, "select file_name, content from audit.export_files where region_code = %s and "
-                                  "revision = 1", ZHEJIANG))
+    kept = dict(
+        ledger(
+            warehouse,
+            "select file_name, content from audit.export_files where region_code = %s and revision = 1",
+            ZHEJIANG,
+        )
+    )
     assert {k: bytes(v) for k, v in kept.items()} == first
 
 
 class FlakyNationalEndpoint(BaseHTTPRequestHandler):
     """Answers 503 to the first two calls, then accepts; remembers what it accepted per idempotency key."""
+
     calls: list[str] = []
     accepted: dict[str, list[dict]] = {}
 
@@ -191,8 +226,12 @@ def test_flaky_endpoint_receives_the_export_exactly_once_after_three_attempts(wa
     [(key, [delivered])] = endpoint.accepted.items()
     assert endpoint.calls == [key, key, key]  # same idempotency key on every attempt
     assert {n: base64.b64decode(d) for n, d in delivered["files"].items()} == region_bytes(outbox, ZHEJIANG)
-    attempts = ledger(warehouse, "select attempt, status, http_status, idempotency_key, acknowledgement "
-                                 "from audit.export_deliveries where region_code = %s order by attempt", ZHEJIANG)
+    attempts = ledger(
+        warehouse,
+        "select attempt, status, http_status, idempotency_key, acknowledgement "
+        "from audit.export_deliveries where region_code = %s order by attempt",
+        ZHEJIANG,
+    )
     assert [(a, s, h) for a, s, h, _, _ in attempts] == [(1, "failed", 503), (2, "failed", 503), (3, "delivered", 200)]
     assert {k for *_, k, _ in attempts} == {key} and "R-1" in attempts[-1][4]
 

@@ -2,6 +2,7 @@
 backtest error is published per series, the chosen model beats seasonal naive on most series, and
 forecasts come 3 months ahead with nested intervals; with two months of history the run still completes
 and every series says it fell back."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -73,8 +74,11 @@ def test_forecasts_three_months_ahead_with_nested_intervals(long_history):
     assert (fc["forecast_tce"] < fc["upper_80_tce"]).all() and (fc["upper_80_tce"] <= fc["upper_95_tce"]).all()
     bt = _frame(url, "select * from marts.fct_forecast_monthly where forecast_kind = 'backtest'")
     assert bt["actual_tce"].notna().all() and len(bt) > 0
-    big = _frame(url, "select enterprise_id, sum(comprehensive_tce_equivalent) * 12 / count(*) as annual "
-                      "from marts.fct_enterprise_monthly_history where month >= '2025-02-01' group by 1")
+    big = _frame(
+        url,
+        "select enterprise_id, sum(comprehensive_tce_equivalent) * 12 / count(*) as annual "
+        "from marts.fct_enterprise_monthly_history where month >= '2025-02-01' group by 1",
+    )
     expected = set(big.loc[big["annual"] >= 100_000, "enterprise_id"])
     assert set(fc.loc[fc["series_kind"] == "enterprise", "series_id"]) == expected
 

@@ -5,6 +5,7 @@ of old history together with the last days (late rows and corrections included).
 built after every arrival (incremental VEE models), another once from everything (full build); the
 VEE intermediates, the marts and the alert candidates must be identical.
 """
+
 from __future__ import annotations
 
 import re
@@ -116,13 +117,16 @@ def test_old_history_and_late_days_were_really_incremental(incremental_and_full)
         total, latest = conn.execute(
             "select count(*), count(*) filter (where built_through_batch = "
             "(select max(built_through_batch) from intermediate.int_meter_intervals)) "
-            "from intermediate.int_meter_intervals").fetchone()
+            "from intermediate.int_meter_intervals"
+        ).fetchone()
         first = conn.execute("select min(interval_start) from intermediate.int_meter_intervals").fetchone()[0]
     assert first.date() < START - timedelta(days=18)  # the old history is in the grid
     assert 0 < latest < total
 
 
-def _open_batch(url: str, enterprise_id: str, meter_id: str, period_end, commit: bool) -> tuple[int, psycopg.Connection]:
+def _open_batch(
+    url: str, enterprise_id: str, meter_id: str, period_end, commit: bool
+) -> tuple[int, psycopg.Connection]:
     """A load of one reading, as the loader does it (batch marked in flight for its transaction)."""
     from ingestion.schema import hold_batch_in_flight
 
@@ -131,20 +135,27 @@ def _open_batch(url: str, enterprise_id: str, meter_id: str, period_end, commit:
     batch = conn.execute(
         "insert into audit.ingest_batches (source, source_name, entity, content_sha256, size_bytes, owner_enterprise_id, "
         "rows_read, rows_loaded) values ('file', %s, 'readings', %s, 1, %s, 1, 1) returning batch_id",
-        (f"{meter_id}-{period_end}.csv", f"{meter_id}-{period_end}", enterprise_id)).fetchone()[0]
-    conn.execute("insert into raw.readings (batch_id, row_number, enterprise_id, meter_id, period_start, period_end, "
-                 "value, unit, quality, sent_at) values (%s, 2, %s, %s, %s - interval '15 minutes', %s, 1, 'kWh', "
-                 "'measured', %s)", (batch, enterprise_id, meter_id, period_end, period_end, period_end))
+        (f"{meter_id}-{period_end}.csv", f"{meter_id}-{period_end}", enterprise_id),
+    ).fetchone()[0]
+    conn.execute(
+        "insert into raw.readings (batch_id, row_number, enterprise_id, meter_id, period_start, period_end, "
+        "value, unit, quality, sent_at) values (%s, 2, %s, %s, %s - interval '15 minutes', %s, 1, 'kWh', "
+        "'measured', %s)",
+        (batch, enterprise_id, meter_id, period_end, period_end, period_end),
+    )
     if commit:
         conn.commit()
         conn.close()
     return batch, conn
 
 
-@pytest.mark.parametrize("model, present", [
-    ("stg_raw__readings", "select count(*) from staging.stg_raw__readings where batch_id = %s"),
-    ("int_raw_reading_counts", "select count(*) from intermediate.int_raw_reading_counts where batch_id = %s"),
-])
+@pytest.mark.parametrize(
+    "model, present",
+    [
+        ("stg_raw__readings", "select count(*) from staging.stg_raw__readings where batch_id = %s"),
+        ("int_raw_reading_counts", "select count(*) from intermediate.int_raw_reading_counts where batch_id = %s"),
+    ],
+)
 def test_a_batch_committing_after_a_later_one_is_not_skipped(fresh_database, tmp_path, model, present):
     """Batch ids are given out when a load starts, so batch b can commit after batch b + 1. A model
     reading raw by batch waits for the batches in flight; otherwise its state would pass b and b's
@@ -161,14 +172,19 @@ def test_a_batch_committing_after_a_later_one_is_not_skipped(fresh_database, tmp
     with psycopg.connect(url) as conn:
         enterprise_id, meter_id, last_end = conn.execute(
             "select enterprise_id, meter_id, max(period_end) from staging.stg_raw__readings "
-            "where meter_id = 'EL-01' group by 1, 2 order by 1 limit 1").fetchone()
+            "where meter_id = 'EL-01' group by 1, 2 order by 1 limit 1"
+        ).fetchone()
     slow_batch, slow = _open_batch(url, enterprise_id, meter_id, last_end + timedelta(minutes=15), commit=False)
-    _open_batch(url, enterprise_id, meter_id, last_end + timedelta(minutes=30), commit=True)  # later id, committed first
+    _open_batch(
+        url, enterprise_id, meter_id, last_end + timedelta(minutes=30), commit=True
+    )  # later id, committed first
     build = threading.Thread(target=run_dbt, args=(["run", "--select", model], url))
     build.start()
     with psycopg.connect(url, autocommit=True) as watch:
         deadline = time.monotonic() + 120
-        while not watch.execute("select count(*) from pg_locks where locktype = 'advisory' and not granted").fetchone()[0]:
+        while not watch.execute("select count(*) from pg_locks where locktype = 'advisory' and not granted").fetchone()[
+            0
+        ]:
             assert build.is_alive() and time.monotonic() < deadline, f"{model} did not wait for the batch in flight"
             time.sleep(0.2)
     slow.commit()

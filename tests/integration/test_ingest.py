@@ -1,5 +1,6 @@
 """Ingestion into real PostgreSQL: counts conserved, exactly once, quarantine with reasons, crash safety,
 and the real measured steel-works feed (UCI 2018) loaded with its midnight rows in the right day."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,9 @@ import pytest
 from ingestion.loader import ingest_path
 from tests.feeds import CEMENT, READINGS_HEADER, STEEL, reading, write_basic_feed
 
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "uci-steel-2018" / "steel_industry_2018.csv"
+REALDATA = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "uci-steel-2018" / "steel_industry_2018.csv"
+)
 
 
 def _count(url, table):
@@ -28,8 +31,10 @@ def _count(url, table):
 def test_drop_loads_registries_first_conserves_counts_and_loads_once(warehouse_url, tmp_path):
     feed = write_basic_feed(tmp_path / "landing")
     (feed / STEEL).mkdir()
-    rows = [reading(STEEL, "EL-01", f"2026-01-01T00:{m:02d}:00+08:00", f"2026-01-01T00:{m + 15:02d}:00+08:00", "10")
-            for m in (0, 15, 30)]
+    rows = [
+        reading(STEEL, "EL-01", f"2026-01-01T00:{m:02d}:00+08:00", f"2026-01-01T00:{m + 15:02d}:00+08:00", "10")
+        for m in (0, 15, 30)
+    ]
     rows.append(rows[0])  # exact duplicate
     rows.append(reading(CEMENT, "EL-01", "2026-01-01T00:00:00+08:00", "2026-01-01T00:15:00+08:00", "1"))  # not owner
     rows.append("garbage line\n")
@@ -40,11 +45,20 @@ def test_drop_loads_registries_first_conserves_counts_and_loads_once(warehouse_u
     assert summary["files"] == 3 and summary["files_ignored"] == 1
     assert summary["rows_read"] == summary["rows_loaded"] + summary["rows_quarantined"] + summary["rows_duplicate"]
     readings = next(b for b in summary["batches"] if b["entity"] == "readings")
-    assert (readings["rows_read"], readings["rows_loaded"], readings["rows_quarantined"], readings["rows_duplicate"]) == (6, 3, 2, 1)
+    assert (
+        readings["rows_read"],
+        readings["rows_loaded"],
+        readings["rows_quarantined"],
+        readings["rows_duplicate"],
+    ) == (6, 3, 2, 1)
     with psycopg.connect(warehouse_url) as conn:
-        reasons = conn.execute("SELECT row_number, field, reason FROM quarantine.rejected_rows ORDER BY row_number").fetchall()
+        reasons = conn.execute(
+            "SELECT row_number, field, reason FROM quarantine.rejected_rows ORDER BY row_number"
+        ).fetchall()
         dup = conn.execute("SELECT row_number, first_row_number FROM quarantine.duplicate_rows").fetchall()
-        ledger = conn.execute("SELECT entity, rows_read, rows_loaded + rows_quarantined + rows_duplicate FROM audit.ingest_batches").fetchall()
+        ledger = conn.execute(
+            "SELECT entity, rows_read, rows_loaded + rows_quarantined + rows_duplicate FROM audit.ingest_batches"
+        ).fetchall()
     assert reasons[0][0] == 6 and "belongs to another enterprise" in reasons[0][2]
     assert reasons[1][0] == 7 and "fields" in reasons[1][2]
     assert dup == [(5, 2)]
@@ -67,16 +81,23 @@ def test_bad_header_quarantines_every_row_and_nothing_is_lost(warehouse_url, tmp
 
 
 def _big_readings_file(path: Path, n: int) -> None:
-    starts = pl.datetime_range(pl.datetime(2026, 1, 1, time_zone="Asia/Shanghai"),
-                               pl.datetime(2026, 1, 1, time_zone="Asia/Shanghai") + pl.duration(minutes=15 * (n - 1)),
-                               "15m", eager=True)
+    starts = pl.datetime_range(
+        pl.datetime(2026, 1, 1, time_zone="Asia/Shanghai"),
+        pl.datetime(2026, 1, 1, time_zone="Asia/Shanghai") + pl.duration(minutes=15 * (n - 1)),
+        "15m",
+        eager=True,
+    )
     fmt = "%Y-%m-%dT%H:%M:%S+08:00"
     frame = pl.DataFrame({"period_start": starts}).select(
-        pl.lit(STEEL).alias("enterprise_id"), pl.lit("EL-01").alias("meter_id"),
+        pl.lit(STEEL).alias("enterprise_id"),
+        pl.lit("EL-01").alias("meter_id"),
         pl.col("period_start").dt.strftime(fmt),
         (pl.col("period_start") + pl.duration(minutes=15)).dt.strftime(fmt).alias("period_end"),
-        (pl.int_range(0, n) % 97 + 100).cast(pl.String).alias("value"), pl.lit("kWh").alias("unit"),
-        pl.lit("measured").alias("quality"), pl.lit("2026-06-01T00:00:00+08:00").alias("sent_at"))
+        (pl.int_range(0, n) % 97 + 100).cast(pl.String).alias("value"),
+        pl.lit("kWh").alias("unit"),
+        pl.lit("measured").alias("quality"),
+        pl.lit("2026-06-01T00:00:00+08:00").alias("sent_at"),
+    )
     frame.write_csv(path)
 
 
@@ -88,14 +109,24 @@ def test_ingest_killed_mid_file_leaves_nothing_partial_and_rerun_completes(fresh
 
     dbname = urlparse(crash_url).path.lstrip("/")  # the embedded URL's socket path (?host=/…) has slashes too
     env = {**os.environ, "IEM_DATABASE_URL": crash_url}
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from ingestion.loader import ingest_path; "
-                             f"ingest_path({crash_url!r}, {str(feed)!r})"], env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; from ingestion.loader import ingest_path; ingest_path({crash_url!r}, {str(feed)!r})",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     killed = False
     with psycopg.connect(crash_url, autocommit=True) as conn:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
-            copying = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND query ILIKE 'COPY %%readings%%'",
-                                   (dbname,)).fetchone()[0]
+            copying = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND query ILIKE 'COPY %%readings%%'",
+                (dbname,),
+            ).fetchone()[0]
             if copying:
                 proc.send_signal(signal.SIGKILL)
                 killed = True
@@ -126,22 +157,30 @@ def test_real_steel_works_feed_loads_whole_year_with_midnight_rows_in_their_day(
     feed.mkdir()
     (feed / "enterprises.csv").write_text(
         "enterprise_id,name,region_code,industry_code,has_energy_centre,declared_tce\n"
-        f"{ent},Steel works (UCI 2018 measured data),370100,C31,true,12000\n", encoding="utf-8")
+        f"{ent},Steel works (UCI 2018 measured data),370100,C31,true,12000\n",
+        encoding="utf-8",
+    )
     (feed / "meters.csv").write_text(
         "enterprise_id,meter_id,energy_code,unit,reading_type,direction,scope,rated_max\n"
-        f"{ent},EL-MAIN,electricity,kWh,interval,in,boundary,1000\n", encoding="utf-8")
+        f"{ent},EL-MAIN,electricity,kWh,interval,in,boundary,1000\n",
+        encoding="utf-8",
+    )
     converted = convert(REALDATA, feed, enterprise_id=ent)
     assert converted["rows"] == 35040
     summary = ingest_path(warehouse_url, feed).to_dict()
     assert summary["rows_quarantined"] == 0 and summary["rows_duplicate"] == 0
     with psycopg.connect(warehouse_url) as conn:
         total, n, first, last = conn.execute(
-            "SELECT sum(value), count(*), min(period_start), max(period_end) FROM raw.readings").fetchone()
+            "SELECT sum(value), count(*), min(period_start), max(period_end) FROM raw.readings"
+        ).fetchone()
         # 01/01/2018 00:00 (file line 97) is 24:00 of 1 January in Korea time
-        row97 = conn.execute("SELECT period_end AT TIME ZONE 'Asia/Seoul', value FROM raw.readings WHERE row_number = 97").fetchone()
+        row97 = conn.execute(
+            "SELECT period_end AT TIME ZONE 'Asia/Seoul', value FROM raw.readings WHERE row_number = 97"
+        ).fetchone()
         per_local_day = conn.execute(
             "SELECT count(*), min(c), max(c) FROM (SELECT (period_start AT TIME ZONE 'Asia/Seoul')::date d, count(*) c "
-            "FROM raw.readings GROUP BY 1) x").fetchone()
+            "FROM raw.readings GROUP BY 1) x"
+        ).fetchone()
     assert n == 35040
     assert float(total) == pytest.approx(959636.71, abs=1e-6)  # the publisher's Usage_kWh column sum
     assert str(row97[0]) == "2018-01-02 00:00:00" and float(row97[1]) == 3.42

@@ -1,4 +1,5 @@
 """HTTP pull against a real local server that fails transiently; error reports; onboarding."""
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,18 @@ def _items(n):
     for i in range(n):
         h, m = divmod(i * 15, 60)
         h2, m2 = divmod(i * 15 + 15, 60)
-        out.append({"enterprise_id": STEEL, "meter_id": "EL-01",
-                    "period_start": f"2026-01-01T{h:02d}:{m:02d}:00+08:00",
-                    "period_end": f"2026-01-{1 + h2 // 24:02d}T{h2 % 24:02d}:{m2:02d}:00+08:00",
-                    "value": 100 + i, "unit": "kWh", "quality": "measured", "sent_at": "2026-01-02T01:00:00+08:00"})
+        out.append(
+            {
+                "enterprise_id": STEEL,
+                "meter_id": "EL-01",
+                "period_start": f"2026-01-01T{h:02d}:{m:02d}:00+08:00",
+                "period_end": f"2026-01-{1 + h2 // 24:02d}T{h2 % 24:02d}:{m2:02d}:00+08:00",
+                "value": 100 + i,
+                "unit": "kWh",
+                "quality": "measured",
+                "sent_at": "2026-01-02T01:00:00+08:00",
+            }
+        )
     return out
 
 
@@ -60,8 +69,12 @@ class FlakyFeed:
                 page = after // limit
                 seen = feed.faults.setdefault(page, 0)
                 feed.faults[page] += 1
-                body = json.dumps({"items": feed.items[after:after + limit],
-                                   "next_cursor": str(min(after + limit, len(feed.items)))})
+                body = json.dumps(
+                    {
+                        "items": feed.items[after : after + limit],
+                        "next_cursor": str(min(after + limit, len(feed.items))),
+                    }
+                )
                 if seen == 0 and page % 3 == 0:
                     self.send_response(500)
                     self.end_headers()
@@ -93,16 +106,31 @@ def flaky_server():
 
 
 def _endpoints(tmp_path, base, **extra):
-    cfg = {"endpoints": [{"name": "steel-1", "enterprise_id": STEEL, "base_url": base, "token_env": "IEM_TEST_TOKEN",
-                          "entities": ["readings"], "page_size": 10, "timeout_seconds": 0.5, "max_attempts": 4, **extra}]}
+    cfg = {
+        "endpoints": [
+            {
+                "name": "steel-1",
+                "enterprise_id": STEEL,
+                "base_url": base,
+                "token_env": "IEM_TEST_TOKEN",
+                "entities": ["readings"],
+                "page_size": 10,
+                "timeout_seconds": 0.5,
+                "max_attempts": 4,
+                **extra,
+            }
+        ]
+    }
     path = tmp_path / "endpoints.yaml"
     import yaml
+
     path.write_text(yaml.safe_dump(cfg))
     return path
 
 
-def test_pull_with_500s_truncated_json_and_timeouts_loads_exactly_the_feed(warehouse_url, tmp_path, flaky_server,
-                                                                            monkeypatch):
+def test_pull_with_500s_truncated_json_and_timeouts_loads_exactly_the_feed(
+    warehouse_url, tmp_path, flaky_server, monkeypatch
+):
     feed, base = flaky_server
     ingest_path(warehouse_url, write_basic_feed(tmp_path / "registry"))
     monkeypatch.setenv("IEM_TEST_TOKEN", TOKEN)
@@ -139,11 +167,13 @@ def test_endpoint_config_errors_name_the_endpoint(tmp_path):
 
 def test_error_report_lists_the_enterprises_rejected_and_duplicate_rows(warehouse_url, tmp_path):
     from tests.feeds import READINGS_HEADER, reading
+
     feed = write_basic_feed(tmp_path / "drop")
     (feed / STEEL).mkdir()
     r = reading(STEEL, "EL-01", "2026-01-01T00:00:00+08:00", "2026-01-01T00:15:00+08:00", "1")
-    (feed / STEEL / "readings_1.csv").write_text(READINGS_HEADER + r + r + "oops\n" +
-                                                  reading(STEEL, "EL-01", "x", "2026-01-01T00:30:00+08:00", "1"))
+    (feed / STEEL / "readings_1.csv").write_text(
+        READINGS_HEADER + r + r + "oops\n" + reading(STEEL, "EL-01", "x", "2026-01-01T00:30:00+08:00", "1")
+    )
     ingest_path(warehouse_url, feed)
     out = tmp_path / "report.csv"
     result = write_error_report(warehouse_url, STEEL, out)
@@ -156,9 +186,12 @@ def test_error_report_lists_the_enterprises_rejected_and_duplicate_rows(warehous
 
 def test_onboarding_names_what_to_fix_before_go_live(tmp_path):
     from tests.feeds import READINGS_HEADER, reading
+
     feed = write_basic_feed(tmp_path / "new")
-    rows = [reading(STEEL, "EL-01", f"2026-01-01T{h:02d}:00:00+08:00", f"2026-01-01T{h + 1:02d}:00:00+08:00", "10")
-            for h in range(0, 6)]
+    rows = [
+        reading(STEEL, "EL-01", f"2026-01-01T{h:02d}:00:00+08:00", f"2026-01-01T{h + 1:02d}:00:00+08:00", "10")
+        for h in range(0, 6)
+    ]
     rows.append(reading(STEEL, "COAL-01", "2026-01-01T00:00:00+08:00", "2026-01-02T00:00:00+08:00", "9999", unit="t"))
     (feed / "readings_sample.csv").write_text(READINGS_HEADER + "".join(rows))
     result = onboard(feed)
@@ -169,15 +202,18 @@ def test_onboarding_names_what_to_fix_before_go_live(tmp_path):
     assert any(m.startswith(f"{STEEL} meter COAL-01: 9999 × multiplier exceeds rated_max") for m in messages)
     assert not any("electricity every" in m for m in messages)  # hourly electricity is allowed
     # a 5-minute electricity feed is not
-    fast = [reading(STEEL, "EL-01", f"2026-01-02T00:{m:02d}:00+08:00", f"2026-01-02T00:{m + 5:02d}:00+08:00", "1")
-            for m in range(0, 30, 5)]
+    fast = [
+        reading(STEEL, "EL-01", f"2026-01-02T00:{m:02d}:00+08:00", f"2026-01-02T00:{m + 5:02d}:00+08:00", "1")
+        for m in range(0, 30, 5)
+    ]
     (feed / "readings_fast.csv").write_text(READINGS_HEADER + "".join(fast))
     messages = [f["message"] for f in onboard(feed)["findings"]]
     assert any(m.startswith(f"{STEEL} meter EL-01: electricity every") for m in messages)
 
 
-def test_pull_against_the_simulator_with_500s_truncation_and_timeouts_loads_exactly_its_rows(warehouse_url, tmp_path,
-                                                                                             monkeypatch):
+def test_pull_against_the_simulator_with_500s_truncation_and_timeouts_loads_exactly_its_rows(
+    warehouse_url, tmp_path, monkeypatch
+):
     """The enterprise energy-centre API of the simulator (iem simulate --serve), misbehaving."""
     import yaml
     from datetime import date
@@ -192,9 +228,20 @@ def test_pull_against_the_simulator_with_500s_truncation_and_timeouts_loads_exac
     server = make_server(records, 0, token=TOKEN, fail_rate=0.2, truncate_rate=0.2, slow_ms=1200, slow_rate=0.1, seed=4)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("IEM_TEST_TOKEN", TOKEN)
-    cfg = {"endpoints": [{"name": "sim-1", "enterprise_id": ent, "base_url": f"http://127.0.0.1:{server.server_address[1]}",
-                          "token_env": "IEM_TEST_TOKEN", "entities": ["readings", "meters", "enterprises"],
-                          "page_size": 500, "timeout_seconds": 0.5, "max_attempts": 10}]}
+    cfg = {
+        "endpoints": [
+            {
+                "name": "sim-1",
+                "enterprise_id": ent,
+                "base_url": f"http://127.0.0.1:{server.server_address[1]}",
+                "token_env": "IEM_TEST_TOKEN",
+                "entities": ["readings", "meters", "enterprises"],
+                "page_size": 500,
+                "timeout_seconds": 0.5,
+                "max_attempts": 10,
+            }
+        ]
+    }
     (tmp_path / "endpoints.yaml").write_text(yaml.safe_dump(cfg))
     try:
         summary = pull_all(warehouse_url, tmp_path / "endpoints.yaml").to_dict()
@@ -202,7 +249,10 @@ def test_pull_against_the_simulator_with_500s_truncation_and_timeouts_loads_exac
         server.shutdown()
     assert summary["failures"] == 0 and summary["rows_quarantined"] == 0 and summary["rows_duplicate"] == 0
     with psycopg.connect(warehouse_url) as conn:
-        counts = {t: conn.execute(f"select count(*) from raw.{t}").fetchone()[0] for t in ("enterprises", "meters", "readings")}
+        counts = {
+            t: conn.execute(f"select count(*) from raw.{t}").fetchone()[0]
+            for t in ("enterprises", "meters", "readings")
+        }
         total = conn.execute("select sum(value) from raw.readings").fetchone()[0]
     assert counts == {"enterprises": 1, "meters": len(records["meters"]), "readings": len(records["readings"])}
     assert float(total) == pytest.approx(sum(float(r["value"]) for r in records["readings"]))

@@ -1,5 +1,6 @@
 """Roles (DESIGN §3): the analyst reads marts and reference, and is denied raw, quarantine and audit —
 also for tables created after bootstrap (default privileges), as dbt creates marts."""
+
 import psycopg
 import pytest
 
@@ -17,8 +18,13 @@ def test_analyst_reads_marts_and_reference_only(warehouse_url):
         assert conn.execute("SELECT x FROM marts.fct_example").fetchone() == (1,)
         assert conn.execute("SELECT y FROM reference.example").fetchone() == (2,)
         conn.commit()
-        for table in ("raw.readings", "raw.enterprises", "quarantine.rejected_rows", "audit.ingest_batches",
-                      "staging.example"):
+        for table in (
+            "raw.readings",
+            "raw.enterprises",
+            "quarantine.rejected_rows",
+            "audit.ingest_batches",
+            "staging.example",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(f"SELECT * FROM {table} LIMIT 1")
             conn.rollback()
@@ -29,7 +35,9 @@ def test_loader_writes_raw_but_cannot_read_marts(warehouse_url):
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE marts.fct_example2 AS SELECT 1 AS x")
         conn.execute("SET ROLE iem_loader")
-        conn.execute("INSERT INTO quarantine.rejected_rows (batch_id, source_name, entity, row_number, reason) "
-                     "VALUES (1, 'f', 'readings', 2, 'test')")
+        conn.execute(
+            "INSERT INTO quarantine.rejected_rows (batch_id, source_name, entity, row_number, reason) "
+            "VALUES (1, 'f', 'readings', 2, 'test')"
+        )
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT * FROM marts.fct_example2")

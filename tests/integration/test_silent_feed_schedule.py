@@ -3,6 +3,7 @@ raises nothing on a clean feed; the running platform's schedule passes its own t
 and the Dagster job it launches (rebuilding only the alert models) opens one silent_feed alert per meter
 once every feed has been quiet for more than four of its cadences; the next tick updates them rather
 than duplicating."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -18,8 +19,10 @@ from orchestration.dbt_env import run_dbt
 
 def _alerts(url: str, kind: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
-        return conn.execute("select meter_id, status, evidence->>'as_of' from marts.fct_alerts where fault_kind = %s "
-                            "order by meter_id", (kind,)).fetchall()
+        return conn.execute(
+            "select meter_id, status, evidence->>'as_of' from marts.fct_alerts where fault_kind = %s order by meter_id",
+            (kind,),
+        ).fetchall()
 
 
 @pytest.fixture
@@ -43,12 +46,15 @@ def test_schedule_tick_time_becomes_the_as_of_and_opens_silent_feed_alerts(clean
         meters = conn.execute("select count(*) from raw.meters").fetchone()[0]
 
     tick = watermark + timedelta(days=5)  # beyond 4 cadences of the daily (coal, gas) meters too
-    request = silent_feed_schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick)).run_requests[0]
+    request = silent_feed_schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick)).run_requests[
+        0
+    ]
     assert request.run_config["ops"]["dbt_warehouse"]["config"]["as_of"] == tick.isoformat()
 
     job = defs.resolve_job_def("silent_feed_job")
-    result = job.execute_in_process(run_config=request.run_config, instance=dg.DagsterInstance.ephemeral(),
-                                    raise_on_error=False)
+    result = job.execute_in_process(
+        run_config=request.run_config, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
     assert result.success
     planned = {tuple(e.asset_key.path) for e in result.get_asset_materialization_events()}
     assert planned == {("intermediate", "int_alert_candidates"), ("marts", "fct_alerts")}
@@ -57,7 +63,9 @@ def test_schedule_tick_time_becomes_the_as_of_and_opens_silent_feed_alerts(clean
 
     # the next tick finds the same silence: still one open alert per meter, as-of moved on
     later = tick + timedelta(minutes=10)
-    again = silent_feed_schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=later)).run_requests[0]
+    again = silent_feed_schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=later)).run_requests[
+        0
+    ]
     assert job.execute_in_process(run_config=again.run_config, instance=dg.DagsterInstance.ephemeral()).success
     after = _alerts(url, "silent_feed")
     assert len(after) == meters

@@ -2,6 +2,7 @@
 computation from the feed files; the same seed with default faults stays within 0.5 % wherever the
 data is complete; estimates are bounded; register faults never book negative or spike intervals;
 calendar edges and old history."""
+
 from __future__ import annotations
 
 import json
@@ -75,8 +76,11 @@ def independent_monthly(feed: Path) -> pd.DataFrame:
 def test_clean_monthly_energy_equals_independent_computation(clean):
     url, feed = clean
     expected = independent_monthly(feed)
-    got = query(url, "select enterprise_id, month, energy_code, quantity::float8 as quantity "
-                     "from marts.fct_enterprise_energy_monthly")
+    got = query(
+        url,
+        "select enterprise_id, month, energy_code, quantity::float8 as quantity "
+        "from marts.fct_enterprise_energy_monthly",
+    )
     merged = expected.merge(got, on=["enterprise_id", "month", "energy_code"], how="outer", indicator=True)
     assert (merged._merge == "both").all(), merged[merged._merge != "both"].head()
     rel = (merged.quantity - merged.consumption).abs() / merged.consumption.abs()
@@ -86,10 +90,15 @@ def test_clean_monthly_energy_equals_independent_computation(clean):
 
 def test_clean_data_is_complete_and_unestimated(clean):
     url, _ = clean
-    q = query(url, "select min(completeness)::float8 c, max(estimated_share)::float8 e from marts.fct_enterprise_monthly")
+    q = query(
+        url, "select min(completeness)::float8 c, max(estimated_share)::float8 e from marts.fct_enterprise_monthly"
+    )
     assert q.c[0] == 1.0 and q.e[0] == 0.0
-    alerts = query(url, "select count(*) n from intermediate.int_meter_intervals where quality_code <> 'measured' "
-                        "and meter_id not in (select meter_id from staging.stg_raw__meters where reading_type = 'register')")
+    alerts = query(
+        url,
+        "select count(*) n from intermediate.int_meter_intervals where quality_code <> 'measured' "
+        "and meter_id not in (select meter_id from staging.stg_raw__meters where reading_type = 'register')",
+    )
     assert alerts.n[0] == 0
 
 
@@ -100,8 +109,10 @@ def test_faulty_daily_energy_within_half_percent_of_clean_wherever_complete(clea
     clean_url, _ = clean
     url, _, truth = faulty
     risen = {t["enterprise_id"] for t in truth if t["kind"] == "abnormal_rise"}
-    sql = ("select enterprise_id, date, energy_code, quantity::float8 q, completeness::float8 c "
-           "from marts.fct_enterprise_energy_daily")
+    sql = (
+        "select enterprise_id, date, energy_code, quantity::float8 q, completeness::float8 c "
+        "from marts.fct_enterprise_energy_daily"
+    )
     a, b = query(clean_url, sql), query(url, sql)
     m = a.merge(b, on=["enterprise_id", "date", "energy_code"], suffixes=("_clean", "_faulty"))
     m = m[(m.c_faulty >= 0.9) & ~m.enterprise_id.isin(risen) & (m.q_clean.abs() > 0)]
@@ -114,11 +125,16 @@ def test_faulty_daily_energy_within_half_percent_of_clean_wherever_complete(clea
 
 def test_estimates_never_span_more_than_the_configured_gap(faulty):
     url, _, _ = faulty
-    q = query(url, "select count(*) n, max(run_length) longest from intermediate.int_meter_intervals "
-                   "where quality_code = 'estimated' and observed_quality_code in ('missing', 'rejected')")
+    q = query(
+        url,
+        "select count(*) n, max(run_length) longest from intermediate.int_meter_intervals "
+        "where quality_code = 'estimated' and observed_quality_code in ('missing', 'rejected')",
+    )
     assert q.n[0] > 0 and q.longest[0] <= 8
-    long_runs = query(url, "select count(*) n from intermediate.int_meter_intervals "
-                           "where run_length > 8 and quality_code = 'estimated'")
+    long_runs = query(
+        url,
+        "select count(*) n from intermediate.int_meter_intervals where run_length > 8 and quality_code = 'estimated'",
+    )
     assert long_runs.n[0] == 0
 
 
@@ -127,24 +143,39 @@ def test_register_faults_never_book_negative_or_spike_intervals(faulty):
     cases = [t for t in truth if t["kind"] in ("register_reset", "rollover", "meter_replacement")]
     assert {t["kind"] for t in cases} == {"register_reset", "rollover", "meter_replacement"}
     for t in cases:
-        q = query(url, "select min(i.consumption)::float8 lo, max(i.consumption / nullif(m.rated_max, 0))::float8 hi "
-                       "from intermediate.int_meter_intervals i join staging.stg_raw__meters m using (enterprise_id, meter_id) "
-                       "where enterprise_id = %s and meter_id = %s", (t["enterprise_id"], t["meter_id"]))
+        q = query(
+            url,
+            "select min(i.consumption)::float8 lo, max(i.consumption / nullif(m.rated_max, 0))::float8 hi "
+            "from intermediate.int_meter_intervals i join staging.stg_raw__meters m using (enterprise_id, meter_id) "
+            "where enterprise_id = %s and meter_id = %s",
+            (t["enterprise_id"], t["meter_id"]),
+        )
         assert q.lo[0] >= 0, t
         assert q.hi[0] <= 1.0, t
     rollover = next(t for t in cases if t["kind"] == "rollover")
-    q = query(url, "select quality_code, vee_flag from intermediate.int_meter_intervals "
-                   "where enterprise_id = %s and meter_id = %s and interval_end = %s::timestamptz",
-              (rollover["enterprise_id"], rollover["meter_id"], rollover["period_end"]))
+    q = query(
+        url,
+        "select quality_code, vee_flag from intermediate.int_meter_intervals "
+        "where enterprise_id = %s and meter_id = %s and interval_end = %s::timestamptz",
+        (rollover["enterprise_id"], rollover["meter_id"], rollover["period_end"]),
+    )
     assert q.quality_code[0] == "measured" and q.vee_flag[0] == "rollover"  # booked, not lost
 
 
 def test_unit_product_energy_sits_near_reference_figures(clean):
     url, _ = clean
-    q = query(url, "select product_code, min(unit_product_energy)::float8 lo, max(unit_product_energy)::float8 hi, "
-                   "bool_or(is_possible_breach) breach from marts.fct_unit_product_energy_monthly group by 1")
-    ranges = {"crude_steel": (520, 580), "clinker": (95, 117), "caustic_soda": (290, 350),
-              "aluminium_ingot": (1600, 1720), "coke": (100, 135)}
+    q = query(
+        url,
+        "select product_code, min(unit_product_energy)::float8 lo, max(unit_product_energy)::float8 hi, "
+        "bool_or(is_possible_breach) breach from marts.fct_unit_product_energy_monthly group by 1",
+    )
+    ranges = {
+        "crude_steel": (520, 580),
+        "clinker": (95, 117),
+        "caustic_soda": (290, 350),
+        "aluminium_ingot": (1600, 1720),
+        "coke": (100, 135),
+    }
     assert not q.breach.any()  # the clean series stays within the limits in force
     seen = 0
     for row in q.itertuples():
@@ -155,6 +186,7 @@ def test_unit_product_energy_sits_near_reference_figures(clean):
 
 
 # ---------------------------------------------------------------- calendar edges and old history
+
 
 def _edge_feed(root: Path, readings: list[str], name="readings_edge.csv") -> Path:
     from tests.feeds import READINGS_HEADER, write_basic_feed
@@ -176,49 +208,99 @@ def test_calendar_edges_and_old_history_batch(warehouse_url, tmp_path):
         reading(STEEL, "EL-01", "2026-01-31T10:30:00-05:00", "2026-01-31T10:45:00-05:00", "5"),
     ]
     build(warehouse_url, _edge_feed(tmp_path / "a", rows))
-    daily = query(warehouse_url, "select date, quantity::float8 q from marts.fct_enterprise_energy_daily "
-                                 "where enterprise_id = %s and energy_code = 'electricity' order by date", (STEEL,))
+    daily = query(
+        warehouse_url,
+        "select date, quantity::float8 q from marts.fct_enterprise_energy_daily "
+        "where enterprise_id = %s and energy_code = 'electricity' order by date",
+        (STEEL,),
+    )
     assert dict(zip(daily.date.astype(str), daily.q)) == {"2026-01-31": 105.0, "2026-02-01": 7.0}
-    monthly = query(warehouse_url, "select month, quantity::float8 q from marts.fct_enterprise_energy_monthly "
-                                   "where enterprise_id = %s order by month", (STEEL,))
+    monthly = query(
+        warehouse_url,
+        "select month, quantity::float8 q from marts.fct_enterprise_energy_monthly "
+        "where enterprise_id = %s order by month",
+        (STEEL,),
+    )
     assert dict(zip(monthly.month.astype(str), monthly.q)) == {"2026-01-01": 105.0, "2026-02-01": 7.0}
     before = query(warehouse_url, "select * from marts.fct_enterprise_energy_monthly order by 1, 2, 3")
 
     # a 2026 batch of 2019 history is built like any other batch (incremental staging picks it up)
-    old = [reading(STEEL, "EL-01", f"2019-03-0{d}T00:00:00+08:00", f"2019-03-0{d}T00:15:00+08:00", "50",
-                   sent="2026-03-01T00:00:00+08:00") for d in (1, 2)]
+    old = [
+        reading(
+            STEEL,
+            "EL-01",
+            f"2019-03-0{d}T00:00:00+08:00",
+            f"2019-03-0{d}T00:15:00+08:00",
+            "50",
+            sent="2026-03-01T00:00:00+08:00",
+        )
+        for d in (1, 2)
+    ]
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "readings_history_2019.csv").write_text(
-        "enterprise_id,meter_id,period_start,period_end,value,unit,quality,sent_at\n" + "".join(old), encoding="utf-8")
+        "enterprise_id,meter_id,period_start,period_end,value,unit,quality,sent_at\n" + "".join(old), encoding="utf-8"
+    )
     build(warehouse_url, tmp_path / "b")
     after = query(warehouse_url, "select * from marts.fct_enterprise_energy_monthly order by 1, 2, 3")
     assert "2019-03-01" in set(after.month.astype(str))
     kept = after[after.month.astype(str) >= "2026-01-01"].reset_index(drop=True)
-    pd.testing.assert_frame_equal(kept[["enterprise_id", "month", "energy_code", "quantity"]],
-                                  before[["enterprise_id", "month", "energy_code", "quantity"]])
+    pd.testing.assert_frame_equal(
+        kept[["enterprise_id", "month", "energy_code", "quantity"]],
+        before[["enterprise_id", "month", "energy_code", "quantity"]],
+    )
     with psycopg.connect(warehouse_url) as conn:
-        parts = {r[0] for r in conn.execute("select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
-                                            "join pg_class p on p.oid = i.inhparent where p.relname = 'readings'")}
+        parts = {
+            r[0]
+            for r in conn.execute(
+                "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
+                "join pg_class p on p.oid = i.inhparent where p.relname = 'readings'"
+            )
+        }
     assert "readings_201903" in parts
 
 
 def test_a_correction_replaces_the_earlier_reading_in_the_next_incremental_build(warehouse_url, tmp_path):
     from tests.feeds import STEEL, reading
 
-    first = [reading(STEEL, "EL-01", "2026-03-01T00:00:00+08:00", "2026-03-01T00:15:00+08:00", "10"),
-             reading(STEEL, "EL-01", "2026-03-01T00:15:00+08:00", "2026-03-01T00:30:00+08:00", "20")]
+    first = [
+        reading(STEEL, "EL-01", "2026-03-01T00:00:00+08:00", "2026-03-01T00:15:00+08:00", "10"),
+        reading(STEEL, "EL-01", "2026-03-01T00:15:00+08:00", "2026-03-01T00:30:00+08:00", "20"),
+    ]
     build(warehouse_url, _edge_feed(tmp_path / "a", first))
-    late = [reading(STEEL, "EL-01", "2026-03-01T00:15:00+08:00", "2026-03-01T00:30:00+08:00", "25",
-                    sent="2026-03-05T00:00:00+08:00"),
-            # an older version arriving after the correction does not win
-            reading(STEEL, "EL-01", "2026-03-01T00:00:00+08:00", "2026-03-01T00:15:00+08:00", "999",
-                    sent="2026-01-01T00:00:00+08:00")]
+    late = [
+        reading(
+            STEEL,
+            "EL-01",
+            "2026-03-01T00:15:00+08:00",
+            "2026-03-01T00:30:00+08:00",
+            "25",
+            sent="2026-03-05T00:00:00+08:00",
+        ),
+        # an older version arriving after the correction does not win
+        reading(
+            STEEL,
+            "EL-01",
+            "2026-03-01T00:00:00+08:00",
+            "2026-03-01T00:15:00+08:00",
+            "999",
+            sent="2026-01-01T00:00:00+08:00",
+        ),
+    ]
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "readings_corrections.csv").write_text(
-        "enterprise_id,meter_id,period_start,period_end,value,unit,quality,sent_at\n" + "".join(late), encoding="utf-8")
+        "enterprise_id,meter_id,period_start,period_end,value,unit,quality,sent_at\n" + "".join(late), encoding="utf-8"
+    )
     build(warehouse_url, tmp_path / "b")
-    q = query(warehouse_url, "select period_end, value::float8 v, versions from staging.stg_raw__readings "
-                             "where enterprise_id = %s order by period_end", (STEEL,))
+    q = query(
+        warehouse_url,
+        "select period_end, value::float8 v, versions from staging.stg_raw__readings "
+        "where enterprise_id = %s order by period_end",
+        (STEEL,),
+    )
     assert list(q.v) == [10.0, 25.0] and list(q.versions) == [2, 2]
-    m = query(warehouse_url, "select quantity::float8 q from marts.fct_enterprise_energy_monthly where enterprise_id = %s", (STEEL,))
+    m = query(
+        warehouse_url,
+        "select quantity::float8 q from marts.fct_enterprise_energy_monthly where enterprise_id = %s",
+        (STEEL,),
+    )
     assert m.q[0] == 35.0

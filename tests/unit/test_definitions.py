@@ -1,6 +1,7 @@
 """The whole Dagster definitions graph: loads, validates, and matches its snapshot (so accidental
 changes to assets, groups, checks, jobs, schedules or sensors show up in review).
 Regenerate deliberately with IEM_UPDATE_SNAPSHOTS=1."""
+
 from __future__ import annotations
 
 import json
@@ -57,6 +58,11 @@ def test_export_runs_monthly_on_day_5_at_six_shanghai_and_marts_are_grouped_by_f
 
 def test_dagster_definitions_validate_exits_zero():
     dagster = Path(sys.executable).with_name("dagster")
-    proc = subprocess.run([str(dagster), "definitions", "validate", "-m", "orchestration.definitions"],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "DAGSTER_HOME": ""})
+    proc = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "orchestration.definitions"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DAGSTER_HOME": ""},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]

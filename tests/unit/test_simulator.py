@@ -1,5 +1,6 @@
 """The feed simulator (issue 3): contract-valid clean rows, determinism, every fault kind with truth,
 sizes in their declared tier."""
+
 from __future__ import annotations
 
 import csv
@@ -19,8 +20,11 @@ VOCABULARY = set(DEFAULT_RATES)
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _typed(entity: str, row: dict) -> dict:
@@ -150,7 +154,9 @@ def test_enterprise_size_falls_in_its_declared_tier(tmp_path):
     annual: dict[str, float] = {}
     with open(out / "totals_history.csv", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            annual[row["enterprise_id"]] = annual.get(row["enterprise_id"], 0) + float(row["value"]) * coef[row["energy_code"]] / 1000
+            annual[row["enterprise_id"]] = (
+                annual.get(row["enterprise_id"], 0) + float(row["value"]) * coef[row["energy_code"]] / 1000
+            )
     assert set(annual) == set(declared)
     for ent, tce in annual.items():
         tier = lambda v: 2 if v >= 100_000 else 1 if v >= 10_000 else 0  # noqa: E731
@@ -168,8 +174,9 @@ def test_invalid_arguments_are_refused(tmp_path):
 def test_meters_per_enterprise_pads_with_workshop_check_meters(tmp_path):
     """--meters-per-enterprise N: every enterprise has at least N meters; the added ones are 15-minute
     workshop electricity sub-meters in scope `check` (never added to a total), with readings."""
-    summary = simulate(tmp_path, enterprises=4, start=date(2026, 1, 1), days=1, seed=3, faults="none",
-                       meters_per_enterprise=10)
+    summary = simulate(
+        tmp_path, enterprises=4, start=date(2026, 1, 1), days=1, seed=3, faults="none", meters_per_enterprise=10
+    )
     with open(tmp_path / "meters.csv", newline="", encoding="utf-8") as f:
         meters = list(csv.DictReader(f))
     per_enterprise: dict[str, int] = {}
@@ -179,5 +186,7 @@ def test_meters_per_enterprise_pads_with_workshop_check_meters(tmp_path):
     assert summary["meters"] == len(meters)
     workshop = [m for m in meters if m["meter_id"].startswith("EL-WS")]
     assert workshop and {m["scope"] for m in workshop} == {"check"}
-    read = {line.split(",")[1] for path in tmp_path.rglob("readings*.csv") for line in path.read_text().splitlines()[1:]}
+    read = {
+        line.split(",")[1] for path in tmp_path.rglob("readings*.csv") for line in path.read_text().splitlines()[1:]
+    }
     assert {m["meter_id"] for m in workshop} <= read

@@ -13,16 +13,21 @@ from ...resources import PlatformPathsResource, WarehouseResource
 @dg.asset(
     group_name="dashboards",
     partitions_def=monthly_partitions,
-    deps=[dg.AssetKey(["marts", "fct_region_monthly"]), dg.AssetKey(["marts", "fct_region_industry_monthly"]),
-          dg.AssetKey(["marts", "fct_enterprise_monthly"]), dg.AssetKey(["export", "national_export"]),
-          dg.AssetKey(["marts", "fct_forecast_monthly"])],
+    deps=[
+        dg.AssetKey(["marts", "fct_region_monthly"]),
+        dg.AssetKey(["marts", "fct_region_industry_monthly"]),
+        dg.AssetKey(["marts", "fct_enterprise_monthly"]),
+        dg.AssetKey(["export", "national_export"]),
+        dg.AssetKey(["marts", "fct_forecast_monthly"]),
+    ],
     key=dg.AssetKey(["dashboards", "monthly_dashboards"]),
     kinds={"html"},
     description="Region overview, industry views, enterprise drill-downs and the acceptance report (HTML, "
-                "charts embedded as SVG, nothing loaded from the network).",
+    "charts embedded as SVG, nothing loaded from the network).",
 )
-def monthly_dashboards(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                       platform_paths: PlatformPathsResource) -> dg.MaterializeResult:
+def monthly_dashboards(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, platform_paths: PlatformPathsResource
+) -> dg.MaterializeResult:
     month = date.fromisoformat(context.partition_key)
     out = platform_paths.paths().dashboards / f"{month:%Y-%m}"
     pages = render_month(warehouse.database_url(), month, out)

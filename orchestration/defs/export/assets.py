@@ -11,9 +11,15 @@ from ...export import export_month
 from ...partitions import monthly_partitions
 from ...resources import PlatformPathsResource, WarehouseResource
 
-MART_INPUTS = [dg.AssetKey(["marts", n]) for n in (
-    "fct_enterprise_monthly", "fct_enterprise_energy_monthly", "fct_region_industry_monthly", "fct_region_monthly",
-)]
+MART_INPUTS = [
+    dg.AssetKey(["marts", n])
+    for n in (
+        "fct_enterprise_monthly",
+        "fct_enterprise_energy_monthly",
+        "fct_region_industry_monthly",
+        "fct_region_monthly",
+    )
+]
 
 
 @dg.asset(
@@ -23,21 +29,24 @@ MART_INPUTS = [dg.AssetKey(["marts", n]) for n in (
     deps=MART_INPUTS,
     kinds={"json", "csv"},
     description="Per pilot region: JSON, CSV and manifest under $IEM_HOME/outbox/<YYYY-MM>/<region>/, kept byte for "
-                "byte in the audit ledger with revisions and delivery attempts. A region whose blocking checks fail "
-                "is not exported; the run then fails listing the failing checks.",
+    "byte in the audit ledger with revisions and delivery attempts. A region whose blocking checks fail "
+    "is not exported; the run then fails listing the failing checks.",
 )
-def national_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                    platform_paths: PlatformPathsResource) -> dg.MaterializeResult:
+def national_export(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, platform_paths: PlatformPathsResource
+) -> dg.MaterializeResult:
     month = date.fromisoformat(context.partition_key)
     paths = platform_paths.paths()
     url = warehouse.database_url()
     quality = run_quality_gate(url, month=month, docs_dir=paths.quality)
-    result = export_month(url, month, paths.outbox, quality=quality,
-                          deliver_to=os.environ.get("IEM_NATIONAL_ENDPOINT") or None)
+    result = export_month(
+        url, month, paths.outbox, quality=quality, deliver_to=os.environ.get("IEM_NATIONAL_ENDPOINT") or None
+    )
     context.add_output_metadata({"export": dg.MetadataValue.json(result), "status": result["status"]})
     blocked = [r for r in result["regions"] if r["status"] == "blocked"]
     if blocked:
         lines = [f"{r['region_code']}: {', '.join(r['failed_checks'])}" for r in blocked]
-        raise dg.Failure(description="Export blocked for " + "; ".join(lines),
-                         metadata={"export": dg.MetadataValue.json(result)})
+        raise dg.Failure(
+            description="Export blocked for " + "; ".join(lines), metadata={"export": dg.MetadataValue.json(result)}
+        )
     return dg.MaterializeResult(metadata={"export": dg.MetadataValue.json(result), "status": result["status"]})

@@ -23,14 +23,25 @@ class IngestConfig(dg.Config):
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(key, group_name="raw", description=f"Feed rows as received ({key.path[-1]}), append-only, "
-                        "with batch and row number; rejected rows go to quarantine with a reason.",
-                        kinds={"postgres"}) for key in RAW_TABLES],
+    specs=[
+        dg.AssetSpec(
+            key,
+            group_name="raw",
+            description=f"Feed rows as received ({key.path[-1]}), append-only, "
+            "with batch and row number; rejected rows go to quarantine with a reason.",
+            kinds={"postgres"},
+        )
+        for key in RAW_TABLES
+    ],
     can_subset=False,
     name="raw_feeds",
 )
-def raw_feed_assets(context: dg.AssetExecutionContext, config: IngestConfig, warehouse: WarehouseResource,
-                    platform_paths: PlatformPathsResource):
+def raw_feed_assets(
+    context: dg.AssetExecutionContext,
+    config: IngestConfig,
+    warehouse: WarehouseResource,
+    platform_paths: PlatformPathsResource,
+):
     """Load every new feed file (exactly once, by content hash) or every new HTTP page (cursor advanced
     with the batch)."""
     paths = platform_paths.paths()
@@ -43,9 +54,11 @@ def raw_feed_assets(context: dg.AssetExecutionContext, config: IngestConfig, war
     totals = summary.to_dict()
     batches = totals.pop("batches")
     for b in batches:
-        context.log.info(f"{b['source_name']}: {b['status']} read={b['rows_read']} loaded={b['rows_loaded']} "
-                         f"quarantined={b['rows_quarantined']} duplicate={b['rows_duplicate']}"
-                         + (f" ({b['message']})" if b["message"] else ""))
+        context.log.info(
+            f"{b['source_name']}: {b['status']} read={b['rows_read']} loaded={b['rows_loaded']} "
+            f"quarantined={b['rows_quarantined']} duplicate={b['rows_duplicate']}"
+            + (f" ({b['message']})" if b["message"] else "")
+        )
     per_entity = {e: {"rows_loaded": 0, "rows_quarantined": 0, "rows_duplicate": 0, "files": 0} for e in ENTITIES}
     for b in batches:
         if b["status"] == "loaded":
@@ -55,16 +68,27 @@ def raw_feed_assets(context: dg.AssetExecutionContext, config: IngestConfig, war
                 agg[k] += b[k]
     for key in RAW_TABLES:
         e = key.path[-1]
-        yield dg.MaterializeResult(asset_key=key, metadata={**{k: dg.MetadataValue.int(v) for k, v in per_entity[e].items()},
-                                                            "ingest_summary": dg.MetadataValue.json(totals)})
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                **{k: dg.MetadataValue.int(v) for k, v in per_entity[e].items()},
+                "ingest_summary": dg.MetadataValue.json(totals),
+            },
+        )
     if totals["failures"]:
-        raise dg.Failure(description=f"{totals['failures']} HTTP endpoint(s) failed; their cursors were not advanced",
-                         metadata={"ingest_summary": dg.MetadataValue.json(totals)})
+        raise dg.Failure(
+            description=f"{totals['failures']} HTTP endpoint(s) failed; their cursors were not advanced",
+            metadata={"ingest_summary": dg.MetadataValue.json(totals)},
+        )
 
 
-@dg.asset_check(asset=dg.AssetKey(["raw", "readings"]), name="feed_freshness", blocking=False,
-                description="Per enterprise: latest reading received (period_end), its lag behind the data "
-                            "watermark, and the last HTTP pull error. Warns when a feed lags more than 1 day.")
+@dg.asset_check(
+    asset=dg.AssetKey(["raw", "readings"]),
+    name="feed_freshness",
+    blocking=False,
+    description="Per enterprise: latest reading received (period_end), its lag behind the data "
+    "watermark, and the last HTTP pull error. Warns when a feed lags more than 1 day.",
+)
 def feed_freshness(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with psycopg.connect(warehouse.database_url()) as conn:
         rows = conn.execute(
@@ -76,14 +100,32 @@ def feed_freshness(warehouse: WarehouseResource) -> dg.AssetCheckResult:
                         WHERE c.enterprise_id = e.enterprise_id AND c.last_error IS NOT NULL) AS pull_error
                  FROM (SELECT DISTINCT enterprise_id FROM raw.enterprises) e
                  LEFT JOIN latest l USING (enterprise_id) CROSS JOIN mark m
-                ORDER BY lag_hours DESC NULLS FIRST, e.enterprise_id""").fetchall()
+                ORDER BY lag_hours DESC NULLS FIRST, e.enterprise_id"""
+        ).fetchall()
     stale = [r for r in rows if r[2] is None or r[2] > 24]
     table = dg.MetadataValue.table(
-        records=[dg.TableRecord({"enterprise_id": r[0], "last_period_end": str(r[1]) if r[1] else "",
-                                 "lag_hours": float(r[2]) if r[2] is not None else -1.0,
-                                 "pull_error": r[3] or ""}) for r in rows],
-        schema=dg.TableSchema(columns=[dg.TableColumn("enterprise_id", "string"),
-                                       dg.TableColumn("last_period_end", "string"),
-                                       dg.TableColumn("lag_hours", "float"), dg.TableColumn("pull_error", "string")]))
-    return dg.AssetCheckResult(passed=not stale, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"enterprises": len(rows), "stale_or_silent": len(stale), "freshness": table})
+        records=[
+            dg.TableRecord(
+                {
+                    "enterprise_id": r[0],
+                    "last_period_end": str(r[1]) if r[1] else "",
+                    "lag_hours": float(r[2]) if r[2] is not None else -1.0,
+                    "pull_error": r[3] or "",
+                }
+            )
+            for r in rows
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn("enterprise_id", "string"),
+                dg.TableColumn("last_period_end", "string"),
+                dg.TableColumn("lag_hours", "float"),
+                dg.TableColumn("pull_error", "string"),
+            ]
+        ),
+    )
+    return dg.AssetCheckResult(
+        passed=not stale,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"enterprises": len(rows), "stale_or_silent": len(stale), "freshness": table},
+    )

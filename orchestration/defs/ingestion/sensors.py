@@ -10,10 +10,13 @@ from ...settings import Paths
 from ..transform.assets import wall_clock_as_of
 
 
-@dg.sensor(job_name="ingest_and_transform_job", minimum_interval_seconds=60,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Watches $IEM_HOME/landing; a new or changed feed file launches ingestion. "
-                       "Files already loaded are skipped by content hash, so a repeated request is harmless.")
+@dg.sensor(
+    job_name="ingest_and_transform_job",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Watches $IEM_HOME/landing; a new or changed feed file launches ingestion. "
+    "Files already loaded are skipped by content hash, so a repeated request is harmless.",
+)
 def landing_sensor(context: dg.SensorEvaluationContext):
     landing = Paths.from_env().landing
     if not landing.exists():
@@ -40,5 +43,5 @@ http_pull_schedule = dg.ScheduleDefinition(
     run_config={"ops": {"raw_feeds": {"config": {"source": "http"}}}},  # batch as-of: see silent_feed_schedule
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Every 15 minutes: pull new pages from the enterprises' HTTP endpoints ($IEM_HOME/endpoints.yaml), "
-                "then rebuild what they change. Start it once endpoints are configured.",
+    "then rebuild what they change. Start it once endpoints are configured.",
 )

@@ -31,9 +31,9 @@ def _result(report, layer: str, severity: str) -> dg.AssetCheckResult:
         metadata={
             "checks_run": len(relevant),
             "checks_failed": len(failed),
-            "failed": dg.MetadataValue.json([
-                {"name": r.name, "region_code": r.region_code, "details": r.details} for r in failed
-            ]),
+            "failed": dg.MetadataValue.json(
+                [{"name": r.name, "region_code": r.region_code, "details": r.details} for r in failed]
+            ),
         },
     )
 
@@ -49,8 +49,7 @@ def _make(layer: str, severity: str):
         metadata={"severity": severity, "layer": layer},
     )
     def _check(warehouse: WarehouseResource, platform_paths: PlatformPathsResource) -> dg.AssetCheckResult:
-        report = run_quality_gate(warehouse.database_url(), layers=(layer,),
-                                  docs_dir=platform_paths.paths().quality)
+        report = run_quality_gate(warehouse.database_url(), layers=(layer,), docs_dir=platform_paths.paths().quality)
         return _result(report, layer, severity)
 
     return _check

@@ -22,8 +22,13 @@ from ...settings import DBT_PROJECT_DIR
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 
 # dbt parse renders profiles.yml without connecting; these placeholders only satisfy env_var().
-_PARSE_ENV = {"IEM_PG_HOST": "localhost", "IEM_PG_PORT": "5432", "IEM_PG_USER": "postgres",
-              "IEM_PG_PASSWORD": "", "IEM_PG_DBNAME": "iem"}
+_PARSE_ENV = {
+    "IEM_PG_HOST": "localhost",
+    "IEM_PG_PORT": "5432",
+    "IEM_PG_USER": "postgres",
+    "IEM_PG_PASSWORD": "",
+    "IEM_PG_DBNAME": "iem",
+}
 
 
 def ensure_manifest(force: bool = False) -> None:
@@ -41,9 +46,22 @@ def ensure_manifest(force: bool = False) -> None:
         env = {**_PARSE_ENV, **os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
         with tempfile.TemporaryDirectory(dir=MANIFEST.parent, prefix=".parse-") as private:
             subprocess.run(
-                [sys.executable, "-c", "from dbt.cli.main import cli; cli()", "parse", "--project-dir",
-                 str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", private, "--quiet"],
-                env=env, check=True, cwd=str(DBT_PROJECT_DIR),
+                [
+                    sys.executable,
+                    "-c",
+                    "from dbt.cli.main import cli; cli()",
+                    "parse",
+                    "--project-dir",
+                    str(DBT_PROJECT_DIR),
+                    "--profiles-dir",
+                    str(DBT_PROJECT_DIR),
+                    "--target-path",
+                    private,
+                    "--quiet",
+                ],
+                env=env,
+                check=True,
+                cwd=str(DBT_PROJECT_DIR),
             )
             os.replace(Path(private) / "manifest.json", MANIFEST)
 
@@ -90,8 +108,9 @@ def wall_clock_as_of(moment=None) -> dict:
     dagster_dbt_translator=IemDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
     name="dbt_warehouse",
 )
-def dbt_warehouse_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
-                         config: DbtBuildConfig):
+def dbt_warehouse_assets(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
+):
     """`dbt build` of the selection: seeds, staging, intermediate (VEE) and marts, with their dbt tests as
     asset checks. Big models are incremental on the load batch, so this costs about the size of what is new."""
     env = dbt_environment(warehouse.database_url())
@@ -110,5 +129,6 @@ def dbt_executable() -> str:
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR),
-                          dbt_executable=dbt_executable())
+    return DbtCliResource(
+        project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+    )
