@@ -1,4 +1,5 @@
-"""Feed contract v1: the JSON Schema files are the single source of every field rule.
+"""Feed contract (v1.1, backward compatible with v1): the JSON Schema files are the single source of every
+field rule. Every published version stays in `contract/<version>/`; the loader validates with the latest.
 
 The vectorised validator (ingestion.validate) compiles these schemas into column expressions;
 `jsonschema` validates single objects (onboarding, tests, HTTP samples) against the same files.
@@ -13,7 +14,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import PurePath
 
-CONTRACT_VERSION = "1"
+CONTRACT_VERSION = "1.1"
+PUBLISHED_VERSIONS = ("1", "1.1")
 ENTITIES = ("enterprises", "meters", "readings", "totals", "production", "economics")
 REGISTRIES = ("enterprises", "meters")
 # Registries load before the facts that refer to them, whatever the file names.
@@ -53,8 +55,8 @@ class Entity:
 
 
 @lru_cache(maxsize=None)
-def schema_document(entity: str) -> dict:
-    text = resources.files("ingestion").joinpath(f"contract/v1/{entity}.schema.json").read_text(encoding="utf-8")
+def schema_document(entity: str, version: str = CONTRACT_VERSION) -> dict:
+    text = resources.files("ingestion").joinpath(f"contract/v{version}/{entity}.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 
