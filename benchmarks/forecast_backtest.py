@@ -23,7 +23,7 @@ from ingestion.loader import ingest_path
 from ingestion.simulator import simulate
 from orchestration.database import database_url, scratch_database
 from orchestration.dbt_env import run_dbt
-from orchestration.forecasting import run_forecasts
+from orchestration.lib.forecasting import run_forecasts
 
 
 def run(cluster_url: str, enterprises: int, history_months: int, seed: int = 2026) -> dict:

@@ -18,9 +18,6 @@ from pathlib import Path
 
 log = logging.getLogger("iem")
 
-DEMO = dict(enterprises=20, start=date(2026, 1, 1), days=59, seed=42, faults="default")
-
-
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -206,7 +203,7 @@ def cmd_transform(args) -> int:
     counts: dict[str, int] = {}
     for r in result.result:
         counts[str(r.status)] = counts.get(str(r.status), 0) + 1
-    from .forecasting import run_forecasts
+    from .lib.forecasting import run_forecasts
 
     forecasts = run_forecasts(url)
     out = {
@@ -241,7 +238,7 @@ def cmd_check(args) -> int:
 def cmd_export(args) -> int:
     from expectations import run_quality_gate
 
-    from .export import export_month
+    from .lib.export import export_month
     from .settings import Paths
 
     url = _warehouse()
@@ -282,7 +279,7 @@ def cmd_dashboard(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .database import database_url
-    from .evaluate import evaluate
+    from .lib.evaluation import evaluate
 
     result = evaluate(database_url(), enterprises=args.enterprises, days=args.days, seed=args.seed, faults=args.faults)
     lines = [f"{'kind':<22}{'truth':>7}{'alerts':>8}{'precision':>11}{'recall':>8}"]

@@ -140,7 +140,7 @@ def bootstrap(url: str | None = None) -> None:
     """Create schemas, roles and grants idempotently, then the raw/audit/quarantine tables."""
     from ingestion.schema import ensure_raw_schema
 
-    from .export.exporter import ensure_ledger
+    from .lib.export.exporter import ensure_ledger
 
     url = url or database_url()
     with psycopg.connect(url, autocommit=True) as conn:

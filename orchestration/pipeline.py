@@ -80,7 +80,7 @@ def run_pipeline(month: date | None = None) -> dict:
 
     from .database import bootstrap, database_url
     from .definitions import defs
-    from .settings import Paths
+    from .settings import DEMO_FEED, Paths
 
     paths = Paths.from_env().ensure()
     t_start = time.perf_counter()
@@ -95,10 +95,8 @@ def run_pipeline(month: date | None = None) -> dict:
     if not discover(paths.landing)[0]:
         from ingestion.simulator import simulate
 
-        from .cli import DEMO
-
         t0 = time.perf_counter()
-        simulate(paths.landing, truth_path=paths.home / "demo-truth.jsonl", **DEMO)
+        simulate(paths.landing, truth_path=paths.home / "demo-truth.jsonl", **DEMO_FEED)
         stage_seconds["simulate"] = time.perf_counter() - t0
         demo = True
 

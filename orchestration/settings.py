@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+# The demo feed `iem run` writes into an empty landing folder (DESIGN §7: keep these figures).
+DEMO_FEED = {"enterprises": 20, "start": date(2026, 1, 1), "days": 59, "seed": 42, "faults": "default"}
 
 
 @dataclass(frozen=True)

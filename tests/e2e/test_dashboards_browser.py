@@ -20,7 +20,7 @@ from dashboards.render import render_month
 from ingestion.loader import ingest_path
 from ingestion.simulator import simulate
 from orchestration.dbt_env import run_dbt
-from orchestration.forecasting import run_forecasts
+from orchestration.lib.forecasting import run_forecasts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 REPO = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.evaluate import evaluate
+from orchestration.lib.evaluation import evaluate
 
 pytestmark = pytest.mark.e2e
 MUST = ("gap", "silent_feed", "register_reset", "spike", "unit_error", "duplicate")

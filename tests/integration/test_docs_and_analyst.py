@@ -14,7 +14,7 @@ import pytest
 from ingestion.loader import ingest_path
 from ingestion.simulator import simulate
 from orchestration.dbt_env import run_dbt
-from orchestration.forecasting import run_forecasts
+from orchestration.lib.forecasting import run_forecasts
 
 
 @pytest.fixture(scope="module")

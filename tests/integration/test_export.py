@@ -29,7 +29,7 @@ from export_fixtures import (  # noqa: E402
 )
 
 from expectations import run_quality_gate  # noqa: E402
-from orchestration.export import MANIFEST_SCHEMA, REGION_SCHEMA, export_month, json_schema  # noqa: E402
+from orchestration.lib.export import MANIFEST_SCHEMA, REGION_SCHEMA, export_month, json_schema  # noqa: E402
 
 FILES = ["enterprise_energy.csv", "enterprise_products.csv", "enterprises.csv", "enterprises.json", "manifest.json"]
 
@@ -242,5 +242,5 @@ def test_flaky_endpoint_receives_the_export_exactly_once_after_three_attempts(wa
 def test_the_gate_and_the_export_are_libraries_without_dagster():
     import subprocess
 
-    code = "import sys, expectations, orchestration.export; sys.exit('dagster' in sys.modules)"
+    code = "import sys, expectations, orchestration.lib.export, orchestration.lib.forecasting, orchestration.lib.evaluation; sys.exit('dagster' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

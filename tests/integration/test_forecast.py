@@ -14,7 +14,7 @@ import pytest
 from ingestion.loader import ingest_path
 from ingestion.simulator import simulate
 from orchestration.dbt_env import run_dbt
-from orchestration.forecasting import forecast_series, run_forecasts
+from orchestration.lib.forecasting import forecast_series, run_forecasts
 
 START = date(2026, 1, 1)
 

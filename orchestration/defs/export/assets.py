@@ -7,7 +7,7 @@ import dagster as dg
 
 from expectations import run_quality_gate
 
-from ...export import export_month
+from ...lib.export import export_month
 from ...partitions import monthly_partitions
 from ...resources import PlatformPathsResource, WarehouseResource
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ...forecasting import run_forecasts
+from ...lib.forecasting import run_forecasts
 from ...resources import WarehouseResource
 
 

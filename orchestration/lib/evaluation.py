@@ -74,8 +74,8 @@ def evaluate(
     from ingestion.loader import ingest_path
     from ingestion.simulator import simulate
 
-    from .database import create_database, drop_database
-    from .dbt_env import run_dbt
+    from ..database import create_database, drop_database
+    from ..dbt_env import run_dbt
 
     dbname = f"{urlparse(cluster_url).path.lstrip('/') or 'iem'}_evaluate"
     url = create_database(cluster_url, dbname, replace=True)

@@ -38,8 +38,8 @@ MANIFEST_SCHEMA = "manifest.v1.schema.json"
 
 @functools.cache
 def json_schema(name: str) -> dict:
-    """One of the export's JSON Schemas (orchestration/export/schema/), by file name."""
-    return json.loads(resources.files("orchestration.export").joinpath("schema", name).read_text(encoding="utf-8"))
+    """One of the export's JSON Schemas (orchestration/lib/export/schema/), by file name."""
+    return json.loads(resources.files("orchestration.lib.export").joinpath("schema", name).read_text(encoding="utf-8"))
 
 
 def validate_against_contract(document: dict, schema_name: str, what: str) -> None:
@@ -52,7 +52,7 @@ def validate_against_contract(document: dict, schema_name: str, what: str) -> No
 
 
 def ensure_ledger(conn: psycopg.Connection) -> None:
-    conn.execute(resources.files("orchestration.export").joinpath("ledger.sql").read_text(encoding="utf-8"))
+    conn.execute(resources.files("orchestration.lib.export").joinpath("ledger.sql").read_text(encoding="utf-8"))
 
 
 def _num(value, kind: str):

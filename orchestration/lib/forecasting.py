@@ -30,8 +30,8 @@ import psycopg
 import yaml
 from psycopg import sql
 
-from .database import warehouse_build_lock
-from .settings import DBT_PROJECT_DIR
+from ..database import warehouse_build_lock
+from ..settings import DBT_PROJECT_DIR
 
 HORIZON = 3
 LARGE_ENTERPRISE_TCE = 100_000
