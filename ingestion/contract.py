@@ -21,6 +21,7 @@ REGISTRIES = ("enterprises", "meters")
 # Registries load before the facts that refer to them, whatever the file names.
 LOAD_ORDER = {name: i for i, name in enumerate(ENTITIES)}
 SUFFIXES = (".csv", ".jsonl")
+COMPRESSED_SUFFIX = ".gz"  # v1.1: `.csv.gz` and `.jsonl.gz` are read like their uncompressed forms
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,9 @@ class Entity:
 
 @lru_cache(maxsize=None)
 def schema_document(entity: str, version: str = CONTRACT_VERSION) -> dict:
-    text = resources.files("ingestion").joinpath(f"contract/v{version}/{entity}.schema.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("ingestion").joinpath(f"contract/v{version}/{entity}.schema.json").read_text(encoding="utf-8")
+    )
     return json.loads(text)
 
 
@@ -71,7 +74,7 @@ def entity(name: str) -> Entity:
                 name=fname,
                 type=prop.get("type", "string"),
                 required=fname in required,
-                format=prop.get("format"),
+                format=prop.get("format") or prop.get("x-format"),  # v1.1: x-format (local times allowed)
                 pattern=prop.get("pattern"),
                 enum=tuple(prop["enum"]) if "enum" in prop else None,
                 minimum=prop.get("minimum"),
@@ -88,9 +91,21 @@ def entity(name: str) -> Entity:
 _KIND = re.compile(r"^([a-z]+)")
 
 
+def feed_suffix(path: PurePath) -> str | None:
+    """The feed format of a file name: `.csv` or `.jsonl`, also under a `.gz` compression suffix."""
+    suffixes = [x.lower() for x in path.suffixes]
+    if suffixes and suffixes[-1] == COMPRESSED_SUFFIX:
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes and suffixes[-1] in SUFFIXES else None
+
+
+def is_compressed(path: PurePath) -> bool:
+    return path.suffix.lower() == COMPRESSED_SUFFIX
+
+
 def entity_of_file(path: PurePath) -> str | None:
     """A file's kind is the first word of its name (`readings_2026-01.csv` → readings)."""
-    if path.suffix.lower() not in SUFFIXES:
+    if feed_suffix(path) is None:
         return None
     m = _KIND.match(path.name.lower())
     if m and m.group(1) in ENTITIES:

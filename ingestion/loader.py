@@ -11,9 +11,11 @@ Per batch: rows_read = rows_loaded + rows_quarantined + rows_duplicate (also a t
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import time
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -123,12 +125,18 @@ def owner_of(path: Path, root: Path) -> str | None:
 def load_context(conn: psycopg.Connection, reference: Reference, owner: str | None, source_name: str) -> Context:
     enterprises = {r[0] for r in conn.execute("SELECT DISTINCT enterprise_id FROM raw.enterprises")}
     rows = conn.execute(
-        "SELECT DISTINCT ON (enterprise_id, meter_id) enterprise_id, meter_id, energy_code, reading_type "
+        "SELECT DISTINCT ON (enterprise_id, meter_id) enterprise_id, meter_id, energy_code, reading_type, timezone "
         "FROM raw.meters ORDER BY enterprise_id, meter_id, batch_id DESC, row_number DESC"
     ).fetchall()
     meters = pl.DataFrame(
         rows,
-        schema={"enterprise_id": pl.String, "meter_id": pl.String, "energy_code": pl.String, "reading_type": pl.String},
+        schema={
+            "enterprise_id": pl.String,
+            "meter_id": pl.String,
+            "energy_code": pl.String,
+            "reading_type": pl.String,
+            "timezone": pl.String,
+        },
         orient="row",
     )
     return Context(reference, enterprises, meters, owner, source_name)
@@ -346,15 +354,45 @@ def already_loaded(url: str, sha256: str) -> bool:
         )
 
 
+# A compressed feed file may expand to at most this much (a guard against decompression bombs).
+MAX_DECOMPRESSED_BYTES = 4 * 1024**3
+
+
+class FeedFileError(ValueError):
+    """A feed file that cannot be read at all (the reason names the file)."""
+
+
+def read_feed_file(path: Path, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """The feed's bytes as the parser reads them: a `.gz` file is decompressed (its content, not its
+    compressed bytes, is what the ledger hashes, so the same feed sent compressed and uncompressed is
+    loaded once)."""
+    if not contract.is_compressed(path):
+        return path.read_bytes()
+    out = io.BytesIO()
+    try:
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                out.write(chunk)
+                if out.tell() > limit:
+                    raise FeedFileError(f"{path.name}: expands beyond {limit} bytes when decompressed")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FeedFileError(f"{path.name}: not a readable gzip file ({exc})") from exc
+    return out.getvalue()
+
+
 def ingest_file(
     url: str, path: Path, *, source_name: str, entity_name: str, owner: str | None, reference: Reference | None = None
 ) -> BatchResult:
-    data = path.read_bytes()
+    try:
+        data = read_feed_file(path)
+    except FeedFileError as exc:
+        return BatchResult(source_name, entity_name, "failed", message=str(exc))
     digest = sha256_of(data)
     if already_loaded(url, digest):
         return BatchResult(source_name, entity_name, "skipped", sha256=digest, message="already loaded (same content)")
     fields = contract.entity(entity_name).field_names
-    parsed = parse_jsonl(data, fields) if path.suffix.lower() == ".jsonl" else split_lines(data, fields)
+    is_jsonl = contract.feed_suffix(path) == ".jsonl"
+    parsed = parse_jsonl(data, fields) if is_jsonl else split_lines(data, fields)
     return load_parsed(
         url,
         parsed,

@@ -17,8 +17,8 @@ from pathlib import Path
 import polars as pl
 
 from . import contract
-from .loader import discover
-from .parse import parse_jsonl, parse_csv
+from .loader import discover, read_feed_file
+from .parse import parse_csv, parse_jsonl
 from .reference import load_reference
 from .validate import Context, validate
 
@@ -48,9 +48,11 @@ def onboard(path: Path, *, today: date | None = None) -> dict:
     )
     for p, rel, entity_name in files:
         ent = contract.entity(entity_name)
-        data = p.read_bytes()
+        data = read_feed_file(p)
         parsed = (
-            parse_jsonl(data, ent.field_names) if p.suffix.lower() == ".jsonl" else parse_csv(data, ent.field_names)
+            parse_jsonl(data, ent.field_names)
+            if contract.feed_suffix(p) == ".jsonl"
+            else parse_csv(data, ent.field_names)
         )
         checked = validate(parsed.frame, ent, Context(ref, known_ent, meters, None, rel))
         for r in parsed.rejects:

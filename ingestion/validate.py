@@ -9,7 +9,9 @@ batch are separated out, each pointing at the row it repeats.
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass
+from functools import lru_cache
 
 import polars as pl
 from stdnum.cn import uscc
@@ -18,8 +20,18 @@ from .contract import Entity
 from .parse import ROW
 from .reference import Reference
 
-_DT_RE = r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}(?::?\d{2})?)$"
+_DT_RE = r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}(?::?\d{2})?)?$"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M:%S%.f"
+# Contract v1.1: a date-time without an offset is local wall-clock time, read in the meter's time zone
+# (readings, meters) or in the platform's (every other entity).
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+TZ = "_tz"  # per-row time zone column used while parsing
+
+
+@lru_cache(maxsize=1)
+def known_timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 @dataclass
@@ -28,7 +40,7 @@ class Context:
 
     reference: Reference
     known_enterprises: set[str]
-    known_meters: pl.DataFrame  # enterprise_id, meter_id, energy_code (latest registry state)
+    known_meters: pl.DataFrame  # enterprise_id, meter_id, energy_code, reading_type[, timezone] (latest registry state)
     owner_enterprise_id: str | None = None
     source_name: str = ""
 
@@ -40,10 +52,10 @@ class Validated:
     duplicates: pl.DataFrame  # row_number, first_row_number, enterprise_id, natural_key
 
 
-def normalise_timestamp(col: str) -> pl.Expr:
-    """'2026-01-01 00:15+0800' → '2026-01-01T00:15:00+08:00' (no offset ⇒ null, i.e. rejected)."""
-    c = pl.col(col)
-    parts = c.str.extract_groups(_DT_RE)
+def _timestamp_parts(col: str) -> tuple[pl.Expr, pl.Expr]:
+    """'2026-01-01 00:15+0800' → ('2026-01-01T00:15:00', '+08:00'); the offset part is null when the value
+    carries none (local time), both are null when the value is not a date-time at all."""
+    parts = pl.col(col).str.extract_groups(_DT_RE)
     time = parts.struct.field("2")
     time = pl.when(time.str.len_chars() == 5).then(time + ":00").otherwise(time)
     off = parts.struct.field("3")
@@ -56,7 +68,13 @@ def normalise_timestamp(col: str) -> pl.Expr:
         .then(off.str.slice(0, 3) + ":" + off.str.slice(3, 2))
         .otherwise(off)
     )
-    return parts.struct.field("1") + "T" + time + off
+    return parts.struct.field("1") + "T" + time, off
+
+
+def normalise_timestamp(col: str) -> pl.Expr:
+    """'2026-01-01 00:15+0800' → '2026-01-01T00:15:00+08:00' (no offset ⇒ null)."""
+    local, off = _timestamp_parts(col)
+    return local + off
 
 
 def _field_checks(ent: Entity) -> list[tuple[str, pl.Expr, str]]:
@@ -108,13 +126,19 @@ def dt_col(name: str) -> str:
 
 
 def _prepare_timestamps(frame: pl.DataFrame, ent: Entity) -> pl.DataFrame:
-    """Parse every date-time field once into `_dt_<field>` and its reason column `_why_<field>`.
+    """Parse every date-time field once into `_dt_<field>` (UTC), its loaded text `_ts_<field>` and its
+    reason column `_why_<field>`.
 
     The common canonical form parses directly; only rows that do not (other separators, `Z`, no
-    seconds, `+0800`, or garbage) go through regex normalisation, so the cost stays vectorised."""
+    seconds, `+0800`, local times without offset, or garbage) go through regex normalisation, so the
+    cost stays vectorised. A local time is read in the row's time zone (column `_tz`, default
+    Asia/Shanghai); one that a daylight-saving change makes ambiguous or non-existent is rejected with
+    a reason that names it and the zone."""
     fields = [f.name for f in ent.fields if f.format == "date-time"]
     if not fields:
         return frame
+    if TZ not in frame.columns:
+        frame = frame.with_columns(pl.lit(DEFAULT_TIMEZONE).alias(TZ))
     frame = frame.with_columns(
         [pl.col(f).str.to_datetime(TS_FORMAT, strict=False, time_zone="UTC").alias(dt_col(f)) for f in fields]
         + [pl.lit(None, pl.String).alias(f"_why_{f}") for f in fields]
@@ -124,22 +148,71 @@ def _prepare_timestamps(frame: pl.DataFrame, ent: Entity) -> pl.DataFrame:
     needs = frame.filter(slow)
     if needs.is_empty():
         return frame
+    fixed = [_normalise_slow_timestamps(part, fields) for part in needs.partition_by(TZ)]
+    return pl.concat([frame.filter(~slow), *fixed])
+
+
+def _normalise_slow_timestamps(part: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
+    """Rows of one time zone whose date-times did not parse in the canonical form."""
+    zone = part.get_column(TZ)[0]
     fixes = []
     for f in fields:
-        norm = normalise_timestamp(f)
-        parsed = norm.str.to_datetime(TS_FORMAT, strict=False, time_zone="UTC")
+        local_text, off = _timestamp_parts(f)
+        with_offset = (local_text + off).str.to_datetime(TS_FORMAT, strict=False, time_zone="UTC")
+        naive = local_text.str.to_datetime(LOCAL_FORMAT, strict=False)
+        localised = naive.dt.replace_time_zone(zone, ambiguous="null", non_existent="null")
+        repeated = naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").is_not_null()
+        is_local = off.is_null() & local_text.is_not_null()
+        parsed = pl.when(is_local).then(localised.dt.convert_time_zone("UTC")).otherwise(with_offset)
         broken = pl.col(f).is_not_null() & pl.col(dt_col(f)).is_null()
         fixes += [
-            pl.when(broken).then(norm).otherwise(pl.col(f)).alias(f"_ts_{f}"),
+            pl.when(broken & is_local)
+            .then(parsed.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00"))
+            .when(broken)
+            .then(local_text + off)
+            .otherwise(pl.col(f))
+            .alias(f"_ts_{f}"),
             pl.when(broken).then(parsed).otherwise(pl.col(dt_col(f))).alias(dt_col(f)),
-            pl.when(broken & norm.is_null())
-            .then(pl.lit("not an ISO 8601 date-time with UTC offset"))
-            .when(broken & parsed.is_null())
+            pl.when(broken & local_text.is_null())
+            .then(pl.lit("not an ISO 8601 date-time (YYYY-MM-DD HH:MM[:SS] with or without a UTC offset)"))
+            .when(broken & is_local & naive.is_null())
+            .then(pl.lit("not a valid date-time"))
+            .when(broken & is_local & localised.is_null() & repeated)
+            .then(
+                pl.lit("local time ")
+                + pl.col(f)
+                + pl.lit(f" is ambiguous in {zone} (a daylight-saving change repeats it): send it with a UTC offset")
+            )
+            .when(broken & is_local & localised.is_null())
+            .then(
+                pl.lit("local time ")
+                + pl.col(f)
+                + pl.lit(f" does not exist in {zone} (skipped by a daylight-saving change): send it with a UTC offset")
+            )
+            .when(broken & with_offset.is_null() & ~is_local)
             .then(pl.lit("not a valid date-time"))
             .otherwise(None)
             .alias(f"_why_{f}"),
         ]
-    return pl.concat([frame.filter(~slow), needs.with_columns(fixes)])
+    return part.with_columns(fixes)
+
+
+def _with_timezone(frame: pl.DataFrame, ent: Entity, ctx: "Context") -> pl.DataFrame:
+    """The time zone each row's local times are read in (column `_tz`)."""
+    if TZ in frame.columns:
+        return frame
+    zones = list(known_timezones())
+    if ent.name == "meters":
+        own = pl.col("timezone")
+        return frame.with_columns(pl.when(own.is_in(zones)).then(own).otherwise(pl.lit(DEFAULT_TIMEZONE)).alias(TZ))
+    if ent.name == "readings" and "timezone" in ctx.known_meters.columns and not ctx.known_meters.is_empty():
+        tz = ctx.known_meters.select(
+            "enterprise_id", "meter_id", pl.col("timezone").fill_null(DEFAULT_TIMEZONE).alias(TZ)
+        ).filter(pl.col(TZ).is_in(zones))
+        return frame.join(tz, on=["enterprise_id", "meter_id"], how="left").with_columns(
+            pl.col(TZ).fill_null(DEFAULT_TIMEZONE)
+        )
+    return frame.with_columns(pl.lit(DEFAULT_TIMEZONE).alias(TZ))
 
 
 def _first_failure(frame: pl.DataFrame, checks: list) -> pl.DataFrame:
@@ -225,6 +298,13 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
             .alias("_canonical")
         )
     if ent.name == "meters":
+        checks.append(
+            (
+                "timezone",
+                pl.col("timezone").is_not_null() & ~pl.col("timezone").is_in(list(known_timezones())),
+                "unknown time zone: not an IANA name such as Asia/Shanghai or Europe/Berlin",
+            )
+        )
         reg = pl.col("reading_type") == "register"
         checks.append(
             ("register_max", ~reg & pl.col("register_max").is_not_null(), "register_max is only for register meters")
@@ -255,13 +335,6 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
         )
         checks.append(
             ("meter_id", pl.col("_energy").is_null(), "unknown meter: not in the meter registry of this enterprise")
-        )
-        checks.append(
-            (
-                "period_start",
-                pl.col("period_start").is_null() & (pl.col("_reading_type") == "interval"),
-                "period_start is required for interval meters",
-            )
         )
         start, end = pl.col(dt_col("period_start")), pl.col(dt_col("period_end"))
         checks.append(
@@ -340,16 +413,18 @@ def describe_duplicates(dups: pl.DataFrame, fields: pl.DataFrame, ent: Entity) -
     )
 
 
-def prepare(frame: pl.DataFrame, ent: Entity) -> pl.DataFrame:
+def prepare(frame: pl.DataFrame, ent: Entity, ctx: Context | None = None) -> pl.DataFrame:
     """Parsed companion columns (`_dt_<field>`) for the date-time fields; idempotent."""
     if any(c.startswith("_dt_") for c in frame.columns):
         return frame
+    if ctx is not None:
+        frame = _with_timezone(frame, ent, ctx)
     return _prepare_timestamps(frame, ent)
 
 
 def check(frame: pl.DataFrame, ent: Entity, ctx: Context) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Field and entity rules on any slice of a batch: (valid rows to load, rejected rows with reasons)."""
-    frame = prepare(frame, ent)
+    frame = prepare(frame, ent, ctx)
     cols = frame.columns
     f = _first_failure(frame, _field_checks(ent))
     ok = f.filter(pl.col("_reason").is_null()).select(cols)

@@ -105,6 +105,9 @@ CREATE TABLE IF NOT EXISTS raw.meters (
     replaced_at       timestamptz
 );
 
+-- Feed contract v1.1: the IANA time zone a meter's local times are read in (older rows: Asia/Shanghai).
+ALTER TABLE raw.meters ADD COLUMN IF NOT EXISTS timezone text NOT NULL DEFAULT 'Asia/Shanghai';
+
 -- Readings: range-partitioned by month of period_end; partitions are created by the loader.
 CREATE TABLE IF NOT EXISTS raw.readings (
     batch_id          bigint  NOT NULL,

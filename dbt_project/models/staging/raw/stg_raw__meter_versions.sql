@@ -17,6 +17,7 @@ select
     m.calibration_valid_until,
     m.installed_at,
     m.replaced_at,
+    m.timezone,
     m.batch_id,
     m.row_number,
     row_number() over (
