@@ -74,7 +74,8 @@ def main(argv=None) -> int:
     result = run(database_url(), args.enterprises, args.history_months)
     s = result["summary"]
     print(
-        f"{s['series']} series ({s['region_industry_series']} region x industry, {s['enterprise_series']} enterprises), "
+        f"{s['series']} series ({s['region_industry_series']} region x industry, "
+        f"{s['enterprise_series']} enterprises), "
         f"{s['fallback_series']} fallbacks; region x industry chosen: {result['chosen_region_industry']}; "
         f"median backtest MAPE: {result['median_mape']}; forecasting {result['seconds']} s"
     )

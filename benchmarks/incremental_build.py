@@ -114,7 +114,8 @@ def main(argv=None) -> int:
     result = run(database_url(), args.enterprises, args.history_days, args.meters_per_enterprise)
     for case in (result["one_day"], result["history"]):
         print(
-            f"{case['history_days']:>4} days held ({case['meters']:,} meters, {case['readings_held']:,} readings): new day "
+            f"{case['history_days']:>4} days held ({case['meters']:,} meters, "
+            f"{case['readings_held']:,} readings): new day "
             f"({case['new_day_readings']:,} readings) built in {case['new_day_build_s']} s"
         )
     print(f"ratio {args.history_days} days / 1 day: {result['new_day_build_ratio']}x")

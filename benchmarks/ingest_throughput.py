@@ -91,10 +91,13 @@ def run(cluster_url: str, rows: int, *, with_pandas: bool = True) -> dict:
                 conn.execute(PLAIN_TABLE)
                 conn.commit()
                 t0 = time.perf_counter()
-                with conn.cursor() as cur, open(readings, "rb") as fh:
-                    with cur.copy("COPY bench_readings FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-                        while chunk := fh.read(1 << 20):
-                            copy.write(chunk)
+                with (
+                    conn.cursor() as cur,
+                    open(readings, "rb") as fh,
+                    cur.copy("COPY bench_readings FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+                ):
+                    while chunk := fh.read(1 << 20):
+                        copy.write(chunk)
                 conn.commit()
                 copy_s = time.perf_counter() - t0
             # 2. the project's ingest path (registries loaded first, not timed)

@@ -34,7 +34,8 @@ def empty(message: str, width: int = 640, height: int = 80) -> str:
     return (
         f'<svg class="chart empty" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#f8fafc" stroke="#e2e8f0"/>'
-        f'<text x="{width / 2}" y="{height / 2 + 5}" text-anchor="middle" fill="#64748b" font-size="14">{escape(message)}</text></svg>'
+        f'<text x="{width / 2}" y="{height / 2 + 5}" text-anchor="middle" fill="#64748b" font-size="14">'
+        f"{escape(message)}</text></svg>"
     )
 
 
@@ -52,8 +53,8 @@ def line_chart(
         return empty(f"{title}: 暂无数据 no data yet", width)
     left, right, top, bottom = 64, 16, 30, 40
     w, h = width - left - right, height - top - bottom
-    vmax = _nice_max(max(max(values), 0))
-    vmin = min(0.0, min(values))
+    vmax = _nice_max(max(*values, 0))
+    vmin = min(0.0, *values)
     span = (vmax - vmin) or 1.0
     xs = {lab: left + (w * i / max(1, len(labels) - 1)) for i, lab in enumerate(labels)}
 
@@ -75,7 +76,8 @@ def line_chart(
     for i, lab in enumerate(labels):
         if i % step == 0 or i == len(labels) - 1:
             out.append(
-                f'<text x="{xs[lab]:.1f}" y="{top + h + 16}" text-anchor="middle" font-size="10" fill="#475569">{escape(lab)}</text>'
+                f'<text x="{xs[lab]:.1f}" y="{top + h + 16}" text-anchor="middle" font-size="10" fill="#475569">'
+                f"{escape(lab)}</text>"
             )
     for n, (name, pts) in enumerate(series.items()):
         color = PALETTE[n % len(PALETTE)]
@@ -87,7 +89,8 @@ def line_chart(
         for x, v in pts:
             if v is not None and len(pts) <= 40:
                 out.append(
-                    f'<circle cx="{xs[x]:.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}"><title>{escape(name)} {escape(x)}: {_fmt(v)} {escape(unit)}</title></circle>'
+                    f'<circle cx="{xs[x]:.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}">'
+                    f"<title>{escape(name)} {escape(x)}: {_fmt(v)} {escape(unit)}</title></circle>"
                 )
         out.append(
             f'<rect x="{left + 8 + n * 150}" y="{height - 14}" width="10" height="10" fill="{color}"/>'
@@ -122,7 +125,8 @@ def bar_chart(
         y = top + i * row
         bw = max(0.0, v) / vmax * w
         out.append(
-            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end" font-size="11" fill="#0f172a">{escape(label[:22])}</text>'
+            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end" font-size="11" fill="#0f172a">'
+            f"{escape(label[:22])}</text>"
             f'<rect x="{left}" y="{y + 4}" width="{bw:.1f}" height="{row - 8}" fill="{PALETTE[i % len(PALETTE)]}">'
             f"<title>{escape(label)}: {_fmt(v)} {escape(unit)}</title></rect>"
             f'<text x="{left + bw + 4:.1f}" y="{y + 15}" font-size="11" fill="#334155">{_fmt(v)}</text>'
@@ -130,8 +134,10 @@ def bar_chart(
     for name, v in reference or []:
         x = left + v / vmax * w
         out.append(
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{height - 20}" stroke="#dc2626" stroke-dasharray="4 3"/>'
-            f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" font-size="10" fill="#dc2626">{escape(name)}</text>'
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{height - 20}" stroke="#dc2626" '
+            'stroke-dasharray="4 3"/>'
+            f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" font-size="10" fill="#dc2626">'
+            f"{escape(name)}</text>"
         )
     out.append(
         f'<text x="{width - 8}" y="18" text-anchor="end" font-size="10" fill="#64748b">{escape(unit)}</text></svg>'

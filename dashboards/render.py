@@ -47,6 +47,11 @@ def _pct(v) -> str:
     return "–" if v is None else f"{float(v) * 100:.1f}%"
 
 
+def _judged(text: str, *, ok: bool) -> str:
+    """A cell marked ok (green) or bad (red)."""
+    return f'<span class="{"ok" if ok else "bad"}">{text}</span>'
+
+
 def _page(title: str, subtitle: str, body: str, nav: str) -> str:
     return (
         f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{escape(title)}</title>'
@@ -148,7 +153,7 @@ def _trend_vs_last_year(conn, column: str, code: str, month: date):
     )
     trend = _q(
         conn,
-        f"select month, sum(comprehensive_tce_equivalent) v from {source} where {column} = %s "
+        f"select month, sum(comprehensive_tce_equivalent) v from {source} where {column} = %s "  # noqa: S608 - names from code
         "and month <= %s and month >= make_date(extract(year from %s::date)::int - 1, 1, 1) "
         "group by 1 order by 1",
         (code, month, month),
@@ -234,7 +239,7 @@ def _region_page(conn, r, month, nav, have_alerts, have_forecast) -> str:
                 [
                     f'<a href="enterprise_{t["enterprise_id"]}.html">{escape(t["name"])}</a>',
                     _f(t["v"]),
-                    f'<span class="{"ok" if (t["completeness"] or 0) >= 0.9 else "bad"}">{_pct(t["completeness"])}</span>',
+                    _judged(_pct(t["completeness"]), ok=(t["completeness"] or 0) >= 0.9),
                     _pct(t["mom_change"]),
                 ]
                 for t in top
@@ -396,7 +401,7 @@ def _industry_page(conn, ind, month, nav) -> str:
                         u["product_code"],
                         f'<a href="enterprise_{u["enterprise_id"]}.html">{u["enterprise_id"]}</a>',
                         _f(u["unit_product_energy"]),
-                        f'<span class="{"bad" if u["limit_grade_reached"] == "above_limit" else "ok"}">{u["limit_grade_reached"] or "–"}</span>',
+                        _judged(u["limit_grade_reached"] or "–", ok=u["limit_grade_reached"] != "above_limit"),
                         u["standard"] or "无现行限额 no limit in force",
                     ]
                     for u in upe
@@ -448,7 +453,7 @@ def _enterprise_page(conn, ent, month, nav) -> str:
                 [(f"{u['product_code']}", float(u["unit_product_energy"] or 0))],
                 title=f"{u['product_code']} 单位产品综合能耗 kgce/t",
                 unit="kgce/t",
-                reference=[(f"{g}级", float(v)) for g, v in zip(("1", "2", "3"), u["limits"] or [])],
+                reference=[(f"{g}级", float(v)) for g, v in zip(("1", "2", "3"), u["limits"] or [], strict=False)],
             )
             + f'<p class="note">等级 grade: {u["limit_grade_reached"] or "无现行限额 no limit in force"}'
             f"{' — 可能超限 possible breach (基准值, 未修正)' if u['is_possible_breach'] else ''}</p>"
@@ -469,7 +474,8 @@ def _enterprise_page(conn, ent, month, nav) -> str:
                 ("环比 MoM", _pct(m["mom_change"])),
             ]
         )
-        + f'<p class="note">{escape(info["name"])} · {info["region_code"]} · {escape(info["industry_name_zh"] or "")} {info["industry_code"]}'
+        + f'<p class="note">{escape(info["name"])} · {info["region_code"]} · '
+        f"{escape(info['industry_name_zh'] or '')} {info['industry_code']}"
         f" · 能源管控中心 {'有' if info['has_energy_centre'] else '无'}</p></section>"
         + "<section>"
         + line_chart(

@@ -3,12 +3,14 @@ the validation results into a QualityReport the export and Dagster can act on.""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any, cast
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,8 @@ def _existing_relations(url: str, relations: set[str]) -> set[str]:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        return {r for r in sorted(relations) if conn.execute("select to_regclass(%s) is not null", (r,)).fetchone()[0]}
+        exists = "select to_regclass(%s) is not null"
+        return {r for r in sorted(relations) if cast("tuple", conn.execute(exists, (r,)).fetchone())[0]}
 
 
 def run_quality_gate(
@@ -94,10 +97,8 @@ def run_quality_gate(
     month_filter = f"and month = '{month:%Y-%m-01}'" if month else ""
     selected = [c for c in checks(month_filter) if c.layer in layers]
     ctx = gx.get_context(mode="ephemeral")
-    try:
-        ctx.variables.progress_bars = {"globally": False}
-    except Exception:  # noqa: BLE001 - only cosmetics
-        pass
+    with contextlib.suppress(Exception):  # only cosmetics: older GX contexts have no progress bars setting
+        ctx.variables.progress_bars = {"globally": False}  # type: ignore[assignment]  # GX accepts the plain dict
     if docs_dir is not None:
         docs_dir = Path(docs_dir)
         docs_dir.mkdir(parents=True, exist_ok=True)
@@ -131,13 +132,14 @@ def run_quality_gate(
                 )
             )
             continue
+        asset: Any
         if check.table:
             schema, table = check.table.split(".")
             with warnings.catch_warnings():  # GX 1.x deprecates schema_name, but the warehouse has many schemas
                 warnings.simplefilter("ignore", DeprecationWarning)
                 asset = source.add_table_asset(name=check.name, table_name=table, schema_name=schema)
         else:
-            asset = source.add_query_asset(name=check.name, query=check.query)
+            asset = source.add_query_asset(name=check.name, query=cast(str, check.query))  # a table or a query
         suite = ctx.suites.add(
             gx.ExpectationSuite(
                 name=f"{check.layer}.{check.name}",
@@ -156,8 +158,8 @@ def run_quality_gate(
             )
         )
     for check, vd in definitions:
-        index_cols = [c for c in ((check.region_column,) if check.region_column else ()) + check.index_columns]
-        result_format = {"result_format": "COMPLETE"}
+        index_cols = [*((check.region_column,) if check.region_column else ()), *check.index_columns]
+        result_format: dict[str, Any] = {"result_format": "COMPLETE"}
         if index_cols:
             result_format["unexpected_index_column_names"] = index_cols
         checkpoint = ctx.checkpoints.add(

@@ -244,7 +244,8 @@ def checks(month_filter: str) -> list[Check]:
             "marts",
             "warning",
             "per enterprise: completeness ≥ 90 %",
-            query=f"select region_code, enterprise_id, month, completeness from marts.fct_enterprise_monthly where true {mf}",
+            query="select region_code, enterprise_id, month, completeness from marts.fct_enterprise_monthly "
+            f"where true {mf}",
             region_column="region_code",
             index_columns=("enterprise_id", "month"),
             expectations=(_between("completeness", 0.9, None),),
@@ -254,7 +255,8 @@ def checks(month_filter: str) -> list[Check]:
             "marts",
             "warning",
             "per enterprise: platform 综合能耗 within 5 % of the enterprise's own monthly totals",
-            query="select f.region_code, s.enterprise_id, s.month, s.totals_consistency from marts.rpt_quality_scorecard s "
+            query="select f.region_code, s.enterprise_id, s.month, s.totals_consistency "
+            "from marts.rpt_quality_scorecard s "
             "join marts.fct_enterprise_monthly f using (enterprise_id, month) "
             f"where s.totals_consistency is not null {mf.replace('month', 's.month')}",
             region_column="region_code",

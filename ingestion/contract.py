@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import PurePath
 
@@ -55,7 +55,7 @@ class Entity:
         return next(f for f in self.fields if f.name == name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_document(entity: str, version: str = CONTRACT_VERSION) -> dict:
     text = (
         resources.files("ingestion").joinpath(f"contract/v{version}/{entity}.schema.json").read_text(encoding="utf-8")
@@ -63,7 +63,7 @@ def schema_document(entity: str, version: str = CONTRACT_VERSION) -> dict:
     return json.loads(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def entity(name: str) -> Entity:
     doc = schema_document(name)
     required = set(doc.get("required", []))

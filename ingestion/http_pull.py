@@ -3,9 +3,10 @@
 Each endpoint in `$IEM_HOME/endpoints.yaml` belongs to one enterprise and answers
 `GET <base>/<entity>?after=<cursor>&limit=N` with a bearer token, as
 `{"items": [...], "next_cursor": "..."}`: next_cursor is the position after the page's last item,
-and an empty page means the client is caught up (it asks again from the same cursor next time). A page is loaded like a file (same validation, ledger and
-quarantine; rows of another enterprise are rejected) and the endpoint's cursor advances in the same
-transaction, so a page is loaded exactly once even if the process dies between fetch and commit.
+and an empty page means the client is caught up (it asks again from the same cursor next time). A page
+is loaded like a file (same validation, ledger and quarantine; rows of another enterprise are rejected)
+and the endpoint's cursor advances in the same transaction, so a page is loaded exactly once even if the
+process dies between fetch and commit.
 Timeouts, 5xx answers, broken connections and truncated JSON are retried with exponential backoff
 (tenacity); a page that still fails stops that endpoint for this run with the error recorded.
 
@@ -86,7 +87,7 @@ def load_endpoints(path: Path) -> list[Endpoint]:
         if ep.name in names:
             raise ConfigError(f"{where}: duplicate name {ep.name!r}")
         names.add(ep.name)
-        ep.entities = sorted(ep.entities, key=contract.LOAD_ORDER.get)  # registries first
+        ep.entities = sorted(ep.entities, key=contract.LOAD_ORDER.__getitem__)  # registries first (names checked above)
         out.append(ep)
     return out
 
@@ -110,7 +111,7 @@ def _record_error(url: str, ep: Endpoint, entity: str, message: str) -> None:
 
 
 def fetch_page(session: requests.Session, ep: Endpoint, entity: str, cursor: str | None, token: str) -> dict:
-    params = {"limit": ep.page_size}
+    params: dict[str, str | int] = {"limit": ep.page_size}
     if cursor:
         params["after"] = cursor
     try:

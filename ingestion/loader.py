@@ -16,9 +16,10 @@ import hashlib
 import io
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, cast
 
 import polars as pl
 import psycopg
@@ -249,11 +250,14 @@ def load_parsed(
         with conn.cursor() as cur:
             hold_batch_in_flight(conn)
             try:
-                batch_id = cur.execute(
-                    "INSERT INTO audit.ingest_batches (source, source_name, entity, content_sha256, size_bytes, "
-                    "owner_enterprise_id, status) VALUES (%s, %s, %s, %s, %s, %s, 'loading') RETURNING batch_id",
-                    (source, source_name, entity_name, sha256, size_bytes, owner),
-                ).fetchone()[0]
+                batch_id = cast(
+                    "tuple",
+                    cur.execute(
+                        "INSERT INTO audit.ingest_batches (source, source_name, entity, content_sha256, size_bytes, "
+                        "owner_enterprise_id, status) VALUES (%s, %s, %s, %s, %s, %s, 'loading') RETURNING batch_id",
+                        (source, source_name, entity_name, sha256, size_bytes, owner),
+                    ).fetchone(),
+                )[0]
             except psycopg.errors.UniqueViolation:
                 conn.rollback()
                 return BatchResult(
@@ -287,7 +291,8 @@ def load_parsed(
                         copy = stack.enter_context(cur.copy(stmt, writer=QueuedLibpqWriter(cur)))
                     n_loaded += valid.height
                     if "_dt_period_end" in valid.columns:
-                        plo, phi = valid["_dt_period_end"].min(), valid["_dt_period_end"].max()
+                        plo: Any = valid["_dt_period_end"].min()  # datetimes (polars types them as any scalar)
+                        phi: Any = valid["_dt_period_end"].max()
                         lo = plo if lo is None or plo < lo else lo
                         hi = phi if hi is None or phi > hi else hi
                     buf = io.BytesIO()
@@ -302,8 +307,8 @@ def load_parsed(
                     f"{source_name}: counts do not add up: read {parsed.rows_read} != "
                     f"{n_loaded} loaded + {n_rej} quarantined + {n_dup} duplicates"
                 )
-            stamp = dict(batch_id=batch_id, source_name=source_name, entity=entity_name)
-            if n_rej:
+            stamp = {"batch_id": batch_id, "source_name": source_name, "entity": entity_name}
+            if all_rejects is not None:
                 _copy_frame(
                     cur,
                     "quarantine.rejected_rows",

@@ -11,8 +11,9 @@ Each finding says file, row (when one), field and what to fix; `ready` is true w
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -21,6 +22,8 @@ from .loader import discover, read_feed_file
 from .parse import parse_csv, parse_jsonl
 from .reference import load_reference
 from .validate import Context, validate
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # calibration is judged on the local calendar day, not the host's
 
 ALLOWED_ELECTRICITY_CADENCE_MIN = (15, 30, 60)
 
@@ -113,12 +116,13 @@ def onboard(path: Path, *, today: date | None = None) -> dict:
                     None,
                     None,
                     "register_max",
-                    f"{r['enterprise_id']} meter {r['meter_id']}: register without register_max: rollovers cannot be told from resets",
+                    f"{r['enterprise_id']} meter {r['meter_id']}: register without register_max: "
+                    "rollovers cannot be told from resets",
                 )
             )
         if "calibration_valid_until" in all_meters.columns:
             expired = all_meters.filter(
-                pl.col("calibration_valid_until").str.to_date(strict=False) < (today or date.today())
+                pl.col("calibration_valid_until").str.to_date(strict=False) < (today or datetime.now(SHANGHAI).date())
             )
             for r in expired.iter_rows(named=True):
                 findings.append(
@@ -127,7 +131,8 @@ def onboard(path: Path, *, today: date | None = None) -> dict:
                         None,
                         None,
                         "calibration_valid_until",
-                        f"{r['enterprise_id']} meter {r['meter_id']}: calibration expired on {r['calibration_valid_until']}",
+                        f"{r['enterprise_id']} meter {r['meter_id']}: calibration expired on "
+                        f"{r['calibration_valid_until']}",
                     )
                 )
     readings = pl.concat(frames("readings")) if frames("readings") else None
@@ -184,7 +189,8 @@ def onboard(path: Path, *, today: date | None = None) -> dict:
                         None,
                         None,
                         "period_end",
-                        f"{r['enterprise_id']} meter {r['meter_id']}: electricity every {r['cadence_min']} min; the national rule "
+                        f"{r['enterprise_id']} meter {r['meter_id']}: electricity every {r['cadence_min']} min; "
+                        "the national rule "
                         "asks for 15 min (30 min or 1 h where 15 min is impossible)",
                     )
                 )
@@ -195,7 +201,8 @@ def onboard(path: Path, *, today: date | None = None) -> dict:
                         None,
                         None,
                         "period_end",
-                        f"{r['enterprise_id']} meter {r['meter_id']}: {r['irregular']} irregular steps (gaps or duplicates) in the sample",
+                        f"{r['enterprise_id']} meter {r['meter_id']}: {r['irregular']} irregular steps "
+                        "(gaps or duplicates) in the sample",
                     )
                 )
         over = readings.join(
@@ -216,7 +223,8 @@ def onboard(path: Path, *, today: date | None = None) -> dict:
                     None,
                     r["row_number"],
                     "value",
-                    f"{r['enterprise_id']} meter {r['meter_id']}: {r['value']} × multiplier exceeds rated_max {r['rated_max']}",
+                    f"{r['enterprise_id']} meter {r['meter_id']}: {r['value']} × multiplier exceeds "
+                    f"rated_max {r['rated_max']}",
                 )
             )
     blocking = [f for f in findings if f.severity == "blocking"]

@@ -103,8 +103,8 @@ def split_lines(data: bytes, contract_fields: tuple[str, ...]) -> Lines:
             if unknown
             else f"header repeats columns: {', '.join(dupes)}"
         )
-        rejects = [_reject(r, reason, raw[:2000]) for r, raw in frame.iter_rows()]
-        return Lines(header, frame.clear(), rows_read, rejects, reason)
+        every_row = [_reject(r, reason, raw[:2000]) for r, raw in frame.iter_rows()]
+        return Lines(header, frame.clear(), rows_read, every_row, reason)
     rejects: list[dict] = []
     if bad_encoding:
         bad = pl.Series(bad_encoding, dtype=pl.Int32)
@@ -146,7 +146,7 @@ def split_fields(
         .select(ROW, "raw_row", *header)
     ]
     if quoted.height:
-        recs = {h: [] for h in header}
+        recs: dict[str, list[str]] = {h: [] for h in header}
         rows, raws = [], []
         for r, raw in quoted.iter_rows():
             try:
@@ -159,7 +159,7 @@ def split_fields(
                 continue
             rows.append(r)
             raws.append(raw)
-            for h, v in zip(header, values):
+            for h, v in zip(header, values, strict=True):  # lengths checked just above
                 recs[h].append(v)
         parts.append(
             pl.DataFrame(
@@ -204,7 +204,7 @@ def _as_text(v) -> str | None:
 def parse_records(records: list, contract_fields: tuple[str, ...], first_row: int = 1) -> Parsed:
     """JSON objects (an HTTP page, or decoded JSON lines) → the same frame as parse_csv."""
     rows, raws, rejects = [], [], []
-    cols = {c: [] for c in contract_fields}
+    cols: dict[str, list[str | None]] = {c: [] for c in contract_fields}
     for i, rec in enumerate(records, start=first_row):
         if isinstance(rec, Exception):
             rejects.append(_reject(i, f"line is not valid JSON: {rec}", getattr(rec, "raw", None)))

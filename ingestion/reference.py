@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds"
@@ -39,7 +39,7 @@ class Reference:
         return {f for (f, t) in self.conversions if t == target}
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_reference(seeds_dir: Path = SEEDS_DIR) -> Reference:
     energy = read_seed("energy_types", seeds_dir)
     conv = read_seed("unit_conversions", seeds_dir)

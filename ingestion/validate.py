@@ -12,6 +12,7 @@ from __future__ import annotations
 import zoneinfo
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import polars as pl
 from stdnum.cn import uscc
@@ -77,9 +78,9 @@ def normalise_timestamp(col: str) -> pl.Expr:
     return local + off
 
 
-def _field_checks(ent: Entity) -> list[tuple[str, pl.Expr, str]]:
+def _field_checks(ent: Entity) -> list[tuple[str, pl.Expr, str | pl.Expr]]:
     """(field, failing-condition, reason) in the order rules are reported."""
-    checks: list[tuple[str, pl.Expr, str]] = []
+    checks: list[tuple[str, pl.Expr, str | pl.Expr]] = []  # field, failing rows, reason (text or per row)
     for f in ent.fields:
         c = pl.col(f.name)
         present = c.is_not_null()
@@ -197,7 +198,7 @@ def _normalise_slow_timestamps(part: pl.DataFrame, fields: list[str]) -> pl.Data
     return part.with_columns(fixes)
 
 
-def _with_timezone(frame: pl.DataFrame, ent: Entity, ctx: "Context") -> pl.DataFrame:
+def _with_timezone(frame: pl.DataFrame, ent: Entity, ctx: Context) -> pl.DataFrame:
     """The time zone each row's local times are read in (column `_tz`)."""
     if TZ in frame.columns:
         return frame
@@ -232,7 +233,8 @@ def _first_failure(frame: pl.DataFrame, checks: list) -> pl.DataFrame:
     bad = flagged.filter(failing)
     if bad.is_empty():
         return good
-    field_expr = reason_expr = None
+    field_expr: Any = None
+    reason_expr: Any = None
     for i, (fname, _, reason) in enumerate(checks):
         reason_lit = reason if isinstance(reason, pl.Expr) else pl.lit(reason)
         cond = pl.col(f"_c{i}")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 log = logging.getLogger("iem")
 
+
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -31,16 +32,16 @@ def _emit(args, obj: dict, human: str | None = None) -> None:
 
 def _month(text: str) -> date:
     try:
-        return datetime.strptime(text, "%Y-%m").date()
+        return datetime.strptime(text, "%Y-%m").date()  # noqa: DTZ007 - a calendar month, no time of day
     except ValueError:
-        raise argparse.ArgumentTypeError(f"month must be YYYY-MM, got {text!r}")
+        raise argparse.ArgumentTypeError(f"month must be YYYY-MM, got {text!r}") from None
 
 
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"date must be YYYY-MM-DD, got {text!r}")
+        raise argparse.ArgumentTypeError(f"date must be YYYY-MM-DD, got {text!r}") from None
 
 
 def _warehouse() -> str:

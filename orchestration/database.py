@@ -12,7 +12,7 @@ import logging
 import os
 import subprocess
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse, urlunparse
 
@@ -68,7 +68,7 @@ def _strip_driver(url: str) -> str:
     return "postgresql://" + rest if sep and scheme.startswith("postgres") else url
 
 
-@lru_cache(maxsize=None)
+@cache
 def _resolved_url(explicit: str | None, pgdata: str) -> str:
     if explicit:
         return _strip_driver(explicit)

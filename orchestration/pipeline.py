@@ -48,7 +48,7 @@ def _landing_watermark(landing: Path) -> datetime | None:
                     truncate_ragged_lines=True,
                     encoding="utf8-lossy",
                 )
-        except Exception as exc:  # a file too broken to scan is still ingested (and quarantined) later
+        except Exception as exc:  # noqa: BLE001 - a file too broken to scan is still ingested (and quarantined) later
             log.info("watermark scan skipped %s: %s", path, exc)
             continue
         ts = frame.select(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import dagster as dg
 
@@ -14,7 +13,7 @@ from .settings import Paths
 class WarehouseResource(dg.ConfigurableResource):
     """The warehouse database. Unset `url` means IEM_DATABASE_URL, else the embedded default."""
 
-    url: Optional[str] = None
+    url: str | None = None
 
     def database_url(self) -> str:
         return self.url or database_url()
@@ -23,7 +22,7 @@ class WarehouseResource(dg.ConfigurableResource):
 class PlatformPathsResource(dg.ConfigurableResource):
     """$IEM_HOME and the folders under it (landing, outbox, dashboards, quality)."""
 
-    home: Optional[str] = None
+    home: str | None = None
 
     def paths(self) -> Paths:
         return (Paths(Path(self.home).resolve()) if self.home else Paths.from_env()).ensure()

@@ -19,7 +19,7 @@ class Paths:
     home: Path
 
     @classmethod
-    def from_env(cls) -> "Paths":
+    def from_env(cls) -> Paths:
         home = Path(os.environ.get("IEM_HOME", "./.iem")).expanduser().resolve()
         return cls(home=home)
 
@@ -51,7 +51,7 @@ class Paths:
     def endpoints_file(self) -> Path:
         return self.home / "endpoints.yaml"
 
-    def ensure(self) -> "Paths":
+    def ensure(self) -> Paths:
         for p in (self.home, self.landing, self.outbox, self.dashboards, self.quality):
             p.mkdir(parents=True, exist_ok=True)
         return self

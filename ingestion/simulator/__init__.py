@@ -4,4 +4,4 @@ clean series first and faults on top, with the injected faults written as ground
 from .core import simulate
 from .serve import serve
 
-__all__ = ["simulate", "serve"]
+__all__ = ["serve", "simulate"]

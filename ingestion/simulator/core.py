@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -52,8 +53,9 @@ class Series:
     meter: Meter
     start_min: np.ndarray  # int64 minutes since 1970 (local wall time)
     consumption: np.ndarray  # canonical units per interval (clean, after findings)
-    value: np.ndarray = None  # reported values (after faults)
-    late: np.ndarray = None  # bool: sent late (separate file)
+    # both set by _apply_faults before anything reads them
+    value: np.ndarray = None  # type: ignore[assignment]  # reported values (after faults)
+    late: np.ndarray = None  # type: ignore[assignment]  # bool: sent late (separate file)
     extra: list = field(default_factory=list)  # extra rows: (start_min, value, sent_delay_min, late)
 
     @property
@@ -126,7 +128,7 @@ def simulate(
     rates = {**DEFAULT_RATES, **(fault_rates or {})} if faults == "default" else {}
 
     def count(kind):
-        return max(1, int(round(rates[kind] * enterprises))) if kind in rates else 0
+        return max(1, round(rates[kind] * enterprises)) if kind in rates else 0
 
     # consumption findings (real consumption: before totals)
     if count("abnormal_rise"):
@@ -211,7 +213,8 @@ def simulate(
 
 
 def _iso(minutes: int) -> str:
-    return (datetime(1970, 1, 1) + timedelta(minutes=int(minutes))).strftime(TS)
+    # minutes count from the epoch on the Asia/Shanghai wall clock (see _minutes), hence a naive epoch
+    return (datetime(1970, 1, 1) + timedelta(minutes=int(minutes))).strftime(TS)  # noqa: DTZ001
 
 
 def _limits() -> dict:
@@ -400,7 +403,7 @@ def _data_faults(rng, series: list[Series], world, count, truth: list, file_faul
         s.late[i0 : i0 + 4] = True
         rec("late_arrival", s, i0, i0 + 3, delay_days=3)
     # file-level faults: placed by _write, which knows the final row numbers
-    per_ent = {}
+    per_ent: dict[str, Series] = {}
     for s in series:
         per_ent.setdefault(s.ent.enterprise_id, s)
     firsts = list(per_ent.values())
@@ -587,11 +590,11 @@ def _write(
                 row["installed_at"] = _iso(int(s.start_min[x[1]]))
                 replaced_rows.append(row)
     mcols = list(meter_rows[0])
-    put("meters.csv", _csv_lines(pl.DataFrame(meter_rows, schema={c: pl.String for c in mcols}), mcols))
+    put("meters.csv", _csv_lines(pl.DataFrame(meter_rows, schema=dict.fromkeys(mcols, pl.String)), mcols))
     if replaced_rows:
         put(
             "meters_replacements.csv",
-            _csv_lines(pl.DataFrame(replaced_rows, schema={c: pl.String for c in mcols}), mcols),
+            _csv_lines(pl.DataFrame(replaced_rows, schema=dict.fromkeys(mcols, pl.String)), mcols),
         )
 
     # readings: per enterprise and month, on-time and late files
@@ -608,11 +611,12 @@ def _write(
         on_time = pl.concat([p[0] for p in parts]).sort("_start", "meter_id", "_i")
         late = pl.concat([p[1] for p in parts]).sort("_start", "meter_id", "_i")
         jsonl = e.enterprise_id in jsonl_ents
-        for frame, suffix in ((on_time, ""), (late, "_late")):
-            frame = frame.with_columns(_month_of(pl.col("_start")).alias("_month"))
+        for unsplit, suffix in ((on_time, ""), (late, "_late")):
+            frame = unsplit.with_columns(_month_of(pl.col("_start")).alias("_month"))
             for (month,), part in frame.group_by(["_month"], maintain_order=True):
                 rel = f"{e.enterprise_id}/readings_{month}{suffix}.{'jsonl' if jsonl else 'csv'}"
-                lines = _jsonl_lines(part, READING_COLUMNS) if jsonl else _csv_lines(part, READING_COLUMNS)
+                # str lines; malformed rows go in as bytes (they may not even be UTF-8)
+                lines: list[Any] = _jsonl_lines(part, READING_COLUMNS) if jsonl else _csv_lines(part, READING_COLUMNS)
                 header = 0 if jsonl else 1
                 # file-level faults: an extra line after the chosen row, numbered as the file will be
                 inserts = []
@@ -623,6 +627,7 @@ def _write(
                             continue
                         pos = int(rng.integers(header, len(lines)))
                         src = lines[pos] if pos >= header else lines[-1]
+                        new: str | bytes
                         if f["kind"] == "malformed_row":
                             new = _malformed(src, f["variant"], jsonl)
                         elif f["kind"] == "invalid_enterprise_id":
@@ -656,7 +661,7 @@ def _write(
     if production:
         frame = pl.DataFrame(
             [{**{k: p.get(k) for k in prod_cols}, "quantity": f"{p['quantity']:.1f}"} for p in production],
-            schema={c: pl.String for c in prod_cols},
+            schema=dict.fromkeys(prod_cols, pl.String),
         )
         for (month,), part in frame.with_columns(pl.col("period_start").str.slice(0, 7).alias("_m")).group_by(
             ["_m"], maintain_order=True
@@ -744,4 +749,4 @@ def _history_totals(world, start: date, months: int, rng, cols) -> list[str]:
                     f"{e.enterprise_id},{energy},{_iso(_minutes(day))},{_iso(_minutes(day + timedelta(days=1)))},"
                     f"{vals[d]:.3f},{unit},{_iso(_minutes(day + timedelta(days=1)) + 60)}"
                 )
-    return [",".join(cols)] + rows
+    return [",".join(cols), *rows]

@@ -108,7 +108,7 @@ def serve(
     days: int = 7,
     seed: int = 42,
     faults: str = "none",
-    token_env: str = "IEM_SIM_TOKEN",
+    token_env: str = "IEM_SIM_TOKEN",  # noqa: S107 - the name of a variable, not a token
     slow_ms: int = 0,
     fail_rate: float = 0.0,
     truncate_rate: float = 0.0,

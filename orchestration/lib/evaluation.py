@@ -90,7 +90,8 @@ def evaluate(
             "select family, fault_kind, enterprise_id, meter_id, period_start, period_end, status, evidence "
             "from marts.fct_alerts"
         )
-        alerts = [dict(zip([d.name for d in cur.description], row)) for row in cur.fetchall()]
+        names = [d.name for d in cur.description or ()]
+        alerts = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     table = score(alerts, truth)
     if not keep_database:
         drop_database(cluster_url, dbname)

@@ -102,7 +102,7 @@ def forecast_series(months: list[date], values: list[float], horizon: int = HORI
     results: dict[str, dict] = {}
     scale = float(np.mean(np.abs(y[12:] - y[:-12]))) if n > 12 else float("nan")  # MASE scale: seasonal naive in-sample
     for model in candidates:
-        errors = {k: [] for k in range(1, horizon + 1)}
+        errors: dict[int, list[float]] = {k: [] for k in range(1, horizon + 1)}
         abs_pct, abs_err, one_step = [], [], {}
         for o in origins:
             pred = _fit_predict(model, y[:o], horizon)
@@ -155,7 +155,7 @@ def load_series(url: str) -> list[dict]:
             "from marts.fct_enterprise_monthly_history where region_code is not null order by 1, 2"
         )
         hist = pd.DataFrame(cur.fetchall(), columns=["enterprise_id", "month", "region_code", "industry_code", "tce"])
-    out = []
+    out: list[dict] = []
     if hist.empty:
         return out
     for (region, industry), g in hist.groupby(["region_code", "industry_code"], sort=True):
@@ -179,8 +179,8 @@ def load_series(url: str) -> list[dict]:
                     "values": part.sum(axis=1).tolist(),
                 }
             )
-    for ent, g in hist.groupby("enterprise_id", sort=True):
-        g = g.sort_values("month")
+    for ent, unsorted in hist.groupby("enterprise_id", sort=True):
+        g = unsorted.sort_values("month")
         if g["tce"].tail(12).sum() * 12 / min(12, len(g)) < LARGE_ENTERPRISE_TCE:
             continue
         s = g.set_index("month")["tce"]
@@ -224,7 +224,7 @@ def _comments() -> list[tuple[str, str | None, str]]:
     """(table, column or None, description) from the dbt source YAML: the docs site and the PostgreSQL
     comments that BI tools show come from one text."""
     spec = yaml.safe_load(SOURCES_YML.read_text(encoding="utf-8"))
-    out = []
+    out: list[tuple[str, str | None, str]] = []
     for source in spec["sources"]:
         for table in source["tables"]:
             out.append((table["name"], None, " ".join(table["description"].split())))
@@ -246,12 +246,13 @@ def run_forecasts(url: str) -> dict:
 
 def _run_forecasts(url: str) -> dict:
     series = load_series(url)
-    fc_rows, bt_rows = [], []
+    fc_rows: list[tuple] = []
+    bt_rows: list[tuple] = []
     chosen_beats = compared = fallbacks = 0
     for s in series:
         f = forecast_series(s["months"], s["values"])
         key = (s["series_kind"], s["series_id"], s["region_code"], s["industry_code"], s["enterprise_id"])
-        actual = dict(zip(s["months"], s["values"]))
+        actual = dict(zip(s["months"], s["values"], strict=True))
         for month, h, mean, lo80, hi80, lo95, hi95 in f.forecasts:
             fc_rows.append(
                 (*key, month, "forecast", h, f.chosen, mean, lo80, hi80, lo95, hi95, None, f.is_fallback, f.note)

@@ -52,7 +52,7 @@ def dagster(tmp_path_factory, fresh_database):
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     port = _free_port()
-    logs = open(home / "processes.log", "w")
+    logs = open(home / "processes.log", "w")  # noqa: SIM115 - held by the two servers until teardown
     web = subprocess.Popen(
         [str(BIN / "dagster-webserver"), "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
         env=env,

@@ -17,7 +17,7 @@ IEM = [sys.executable, "-m", "orchestration.cli"]
 
 
 def _run(args, env, timeout=900):
-    proc = subprocess.run(IEM + args, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([*IEM, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0:
         print(proc.stdout[-5000:], proc.stderr[-10000:], sep="\n---\n")
     return proc
@@ -42,11 +42,11 @@ def first_run(tmp_path_factory, fresh_database):
     proc = _run(["run", "--json"], env)
     yield home, env, proc
     if "IEM_DATABASE_URL" not in env:
-        subprocess.run(IEM + ["db", "stop"], env=env, capture_output=True, timeout=120)
+        subprocess.run([*IEM, "db", "stop"], env=env, capture_output=True, timeout=120, check=False)
 
 
 def test_iem_run_exports_and_renders_the_demo_month(first_run):
-    home, env, proc = first_run
+    home, _env, proc = first_run
     assert proc.returncode == 0
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["status"] == "success" and summary["month"] == "2026-02"

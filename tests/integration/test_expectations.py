@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).parent))
-from export_fixtures import CEMENT, MONTH, PAPER, SHANGHAI, ZHEJIANG, build_small_warehouse  # noqa: E402
+from export_fixtures import CEMENT, MONTH, PAPER, SHANGHAI, ZHEJIANG, build_small_warehouse
 
-from expectations import run_quality_gate  # noqa: E402
+from expectations import run_quality_gate
 
 
 def test_clean_warehouse_passes_every_blocking_check_and_warns_about_one_enterprise(warehouse_url, tmp_path):
     build_small_warehouse(warehouse_url)
-    started = time.monotonic()
     report = run_quality_gate(warehouse_url, month=MONTH, docs_dir=tmp_path / "quality")
-    assert time.monotonic() - started < 30
 
     assert report.blocking_failures() == []
     assert {r.layer for r in report.results} == {"raw", "staging", "marts"}

@@ -96,5 +96,5 @@ def test_forecast_series_is_deterministic_and_rejects_empty_input():
     values = [100 + 10 * ((m % 12) in (0, 1)) + m for m in range(30)]
     a, b = forecast_series(months, values), forecast_series(months, values)
     assert a.forecasts == b.forecasts and a.chosen == b.chosen
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one"):
         forecast_series([], [])

@@ -133,7 +133,8 @@ def _open_batch(
     conn = psycopg.connect(url)
     hold_batch_in_flight(conn)
     batch = conn.execute(
-        "insert into audit.ingest_batches (source, source_name, entity, content_sha256, size_bytes, owner_enterprise_id, "
+        "insert into audit.ingest_batches (source, source_name, entity, content_sha256, size_bytes, "
+        "owner_enterprise_id, "
         "rows_read, rows_loaded) values ('file', %s, 'readings', %s, 1, %s, 1, 1) returning batch_id",
         (f"{meter_id}-{period_end}.csv", f"{meter_id}-{period_end}", enterprise_id),
     ).fetchone()[0]

@@ -148,8 +148,9 @@ def test_ingest_killed_mid_file_leaves_nothing_partial_and_rerun_completes(fresh
 
 @pytest.mark.skipif(not REALDATA.exists(), reason=f"real data not found at {REALDATA}")
 def test_real_steel_works_feed_loads_whole_year_with_midnight_rows_in_their_day(warehouse_url, tmp_path):
-    from ingestion.adapters.uci_steel import convert
     from stdnum.cn import uscc
+
+    from ingestion.adapters.uci_steel import convert
 
     body = "91370100MA3C8F2K5"
     ent = body + uscc.calc_check_digit(body)
@@ -170,7 +171,7 @@ def test_real_steel_works_feed_loads_whole_year_with_midnight_rows_in_their_day(
     summary = ingest_path(warehouse_url, feed).to_dict()
     assert summary["rows_quarantined"] == 0 and summary["rows_duplicate"] == 0
     with psycopg.connect(warehouse_url) as conn:
-        total, n, first, last = conn.execute(
+        total, n, _first, _last = conn.execute(
             "SELECT sum(value), count(*), min(period_start), max(period_end) FROM raw.readings"
         ).fetchone()
         # 01/01/2018 00:00 (file line 97) is 24:00 of 1 January in Korea time

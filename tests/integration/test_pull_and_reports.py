@@ -55,8 +55,8 @@ class FlakyFeed:
                 pass
 
             def do_GET(self):
-                from urllib.parse import parse_qs, urlparse
                 import time
+                from urllib.parse import parse_qs, urlparse
 
                 feed.calls += 1
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -161,7 +161,7 @@ def test_pull_without_token_fails_clearly_and_loads_nothing(warehouse_url, tmp_p
 
 def test_endpoint_config_errors_name_the_endpoint(tmp_path):
     path = _endpoints(tmp_path, "http://127.0.0.1:1", enterprise_id="91110000600037341X")
-    with pytest.raises(ConfigError, match="endpoint #1 .*not a valid 统一社会信用代码"):
+    with pytest.raises(ConfigError, match=r"endpoint #1 .*not a valid 统一社会信用代码"):
         load_endpoints(path)
 
 
@@ -190,7 +190,7 @@ def test_onboarding_names_what_to_fix_before_go_live(tmp_path):
     feed = write_basic_feed(tmp_path / "new")
     rows = [
         reading(STEEL, "EL-01", f"2026-01-01T{h:02d}:00:00+08:00", f"2026-01-01T{h + 1:02d}:00:00+08:00", "10")
-        for h in range(0, 6)
+        for h in range(6)
     ]
     rows.append(reading(STEEL, "COAL-01", "2026-01-01T00:00:00+08:00", "2026-01-02T00:00:00+08:00", "9999", unit="t"))
     (feed / "readings_sample.csv").write_text(READINGS_HEADER + "".join(rows))
@@ -215,8 +215,9 @@ def test_pull_against_the_simulator_with_500s_truncation_and_timeouts_loads_exac
     warehouse_url, tmp_path, monkeypatch
 ):
     """The enterprise energy-centre API of the simulator (iem simulate --serve), misbehaving."""
-    import yaml
     from datetime import date
+
+    import yaml
 
     from ingestion.simulator import simulate
     from ingestion.simulator.serve import load_feed_records, make_server

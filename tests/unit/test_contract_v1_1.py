@@ -29,7 +29,7 @@ def _ctx(timezone: str | None):
             "reading_type": ["interval"],
             "timezone": [timezone],
         },
-        schema={c: pl.String for c in ("enterprise_id", "meter_id", "energy_code", "reading_type", "timezone")},
+        schema=dict.fromkeys(("enterprise_id", "meter_id", "energy_code", "reading_type", "timezone"), pl.String),
     )
     return Context(load_reference(), {STEEL}, meters)
 
@@ -124,7 +124,7 @@ def test_gzip_files_are_feed_files_and_read_as_their_content(tmp_path):
     path.write_bytes(gzip.compress(body))
     assert read_feed_file(path) == body
     (tmp_path / "readings_bad.csv.gz").write_bytes(b"not gzip at all")
-    with pytest.raises(FeedFileError, match="readings_bad.csv.gz: not a readable gzip file"):
+    with pytest.raises(FeedFileError, match=r"readings_bad\.csv\.gz: not a readable gzip file"):
         read_feed_file(tmp_path / "readings_bad.csv.gz")
     big = tmp_path / "readings_big.csv.gz"
     big.write_bytes(gzip.compress(b"x" * 3_000_000))

@@ -7,7 +7,6 @@ from ingestion import contract
 from ingestion.parse import parse_csv, parse_jsonl
 from ingestion.reference import load_reference
 from ingestion.validate import Context, validate
-
 from tests.feeds import CEMENT, READINGS_HEADER, STEEL, reading
 
 FIELDS = contract.entity("readings").field_names
@@ -143,7 +142,7 @@ def test_jsonl_bad_lines_are_rejected_with_their_line_numbers():
     good = (
         '{"enterprise_id": "%s", "meter_id": "EL-01", "period_start": "2026-01-01T00:00:00+08:00", '
         '"period_end": "2026-01-01T00:15:00+08:00", "value": 1.25, "unit": "kWh", '
-        '"sent_at": "2026-01-01T01:00:00+08:00"}' % STEEL
+        '"sent_at": "2026-01-01T01:00:00+08:00"}'.replace("%s", STEEL)
     )
     data = "\n".join([good, '{"enterprise_id": "x", broken', "", good.replace("1.25", "2"), '{"bogus": 1}']).encode()
     parsed = parse_jsonl(data, FIELDS)

@@ -110,7 +110,7 @@ def test_same_seed_gives_byte_identical_files_and_truth(tmp_path):
 
 
 def test_default_faults_inject_every_kind_of_the_vocabulary(faulty):
-    _, truth, summary = faulty
+    _, truth, _summary = faulty
     records = [json.loads(line) for line in truth.read_text().splitlines()]
     assert {r["kind"] for r in records} == VOCABULARY
     for r in records:
@@ -121,7 +121,7 @@ def test_default_faults_inject_every_kind_of_the_vocabulary(faulty):
 
 def test_clean_values_are_the_same_underlying_values_under_faults(clean, faulty, tmp_path):
     """Same seed, faults none vs default: meters no fault touched report the same readings."""
-    c_out, _, _ = clean
+    _c_out, _, _ = clean
     clean_same = simulate(tmp_path / "c30", enterprises=30, start=date(2026, 3, 1), days=7, seed=11, faults="none")
     f_out, truth, _ = faulty
     touched = {(r["enterprise_id"], r.get("meter_id")) for r in map(json.loads, truth.read_text().splitlines())}
@@ -129,7 +129,7 @@ def test_clean_values_are_the_same_underlying_values_under_faults(clean, faulty,
 
     def readings(folder):
         out = {}
-        for entity, path, obj in _rows(folder, strict=False):
+        for entity, _path, obj in _rows(folder, strict=False):
             if entity == "readings" and isinstance(obj.get("value"), (int, float)):
                 key = (obj["enterprise_id"], obj["meter_id"])
                 if key not in touched and obj["enterprise_id"] not in touched_ents:

@@ -11,12 +11,22 @@ select
     sum(case when m.direction = 'out' then -1 else 1 end * d.consumption) as quantity,
     coalesce(sum(d.consumption) filter (where m.direction = 'in'), 0) as quantity_in,
     coalesce(sum(d.consumption) filter (where m.direction = 'out'), 0) as quantity_out,
-    sum(case when m.direction = 'out' then -1 else 1 end * d.consumption
-        * coalesce(m.coefficient_kgce * 1.0 / nullif(m.unit_factor, 0), et.coefficient_kgce_per_unit)) / 1000.0 as tce_equivalent,
-    sum(case when m.direction = 'out' then -1 else 1 end * d.consumption
-        * coalesce(ev.coefficient_kgce_per_unit, m.coefficient_kgce * 1.0 / nullif(m.unit_factor, 0), et.coefficient_kgce_per_unit)) / 1000.0 as tce_equal_value,
-    sum(abs(d.estimated_consumption)
-        * coalesce(m.coefficient_kgce * 1.0 / nullif(m.unit_factor, 0), et.coefficient_kgce_per_unit)) / 1000.0 as estimated_tce,
+    sum(
+        case when m.direction = 'out' then -1 else 1 end * d.consumption
+        * coalesce(m.coefficient_kgce * 1.0 / nullif(m.unit_factor, 0), et.coefficient_kgce_per_unit)
+    ) / 1000.0 as tce_equivalent,
+    sum(
+        case when m.direction = 'out' then -1 else 1 end * d.consumption
+        * coalesce(
+            ev.coefficient_kgce_per_unit,
+            m.coefficient_kgce * 1.0 / nullif(m.unit_factor, 0),
+            et.coefficient_kgce_per_unit
+        )
+    ) / 1000.0 as tce_equal_value,
+    sum(
+        abs(d.estimated_consumption)
+        * coalesce(m.coefficient_kgce * 1.0 / nullif(m.unit_factor, 0), et.coefficient_kgce_per_unit)
+    ) / 1000.0 as estimated_tce,
     sum(d.estimated_consumption) as estimated_quantity,
     sum(d.intervals_expected) as intervals_expected,
     sum(d.intervals_received) as intervals_received,

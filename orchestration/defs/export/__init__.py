@@ -1,4 +1,4 @@
 from .assets import national_export
 from .schedules import monthly_export_schedule
 
-__all__ = ["national_export", "monthly_export_schedule"]
+__all__ = ["monthly_export_schedule", "national_export"]

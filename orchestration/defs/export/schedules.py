@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-
 monthly_export_job = dg.define_asset_job(
     "monthly_export_job",
     selection=dg.AssetSelection.groups("export"),

@@ -1,4 +1,4 @@
 from .assets import RAW_TABLES, feed_freshness, raw_feed_assets
 from .sensors import http_pull_schedule, landing_sensor
 
-__all__ = ["raw_feed_assets", "RAW_TABLES", "feed_freshness", "landing_sensor", "http_pull_schedule"]
+__all__ = ["RAW_TABLES", "feed_freshness", "http_pull_schedule", "landing_sensor", "raw_feed_assets"]

@@ -3,7 +3,7 @@ path) and HTTP pulls from the endpoints in $IEM_HOME/endpoints.yaml. Same valida
 quarantine either way."""
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import dagster as dg
 import psycopg
@@ -19,7 +19,7 @@ RAW_TABLES = [dg.AssetKey(["raw", e]) for e in ENTITIES]
 
 class IngestConfig(dg.Config):
     source: Literal["landing", "http"] = "landing"
-    path: Optional[str] = None  # for source=landing: default $IEM_HOME/landing
+    path: str | None = None  # for source=landing: default $IEM_HOME/landing
 
 
 @dg.multi_asset(

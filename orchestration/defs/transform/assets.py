@@ -8,8 +8,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
@@ -92,15 +94,15 @@ class DbtBuildConfig(dg.Config):
     batch runs (`iem run`, `iem transform`): the data watermark. Schedules and sensors of the running
     platform pass the wall clock (DESIGN §5)."""
 
-    as_of: Optional[str] = None
+    as_of: str | None = None
 
 
 def wall_clock_as_of(moment=None) -> dict:
     """Run config that makes the dbt build judge time-relative rules against the wall clock."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    moment = moment or datetime.now(timezone.utc)
-    return {"ops": {"dbt_warehouse": {"config": {"as_of": moment.astimezone(timezone.utc).isoformat()}}}}
+    moment = moment or datetime.now(UTC)
+    return {"ops": {"dbt_warehouse": {"config": {"as_of": moment.astimezone(UTC).isoformat()}}}}
 
 
 @dbt_assets(

@@ -8,6 +8,7 @@ import base64
 import json
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 import psycopg
 import requests
@@ -41,11 +42,14 @@ def deliver(
     ).fetchone()
     if done:
         return {"status": "already_delivered", "idempotency_key": key, "acknowledgement": done[1]}
-    attempt_no = conn.execute(
-        "select coalesce(max(attempt), 0) from audit.export_deliveries where region_code = %s "
-        "and month = %s and revision = %s",
-        (region, month, revision),
-    ).fetchone()[0]
+    attempt_no = cast(
+        "tuple",
+        conn.execute(
+            "select coalesce(max(attempt), 0) from audit.export_deliveries where region_code = %s "
+            "and month = %s and revision = %s",
+            (region, month, revision),
+        ).fetchone(),
+    )[0]
 
     def record(status, http_status=None, error=None, ack=None):
         nonlocal attempt_no

@@ -17,6 +17,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import jsonschema
@@ -113,7 +114,7 @@ def build_region(conn: psycopg.Connection, region_code: str, month: date, warnin
         "order by p.enterprise_id, p.product_code",
         (region_code, month),
     ).fetchall()
-    energy_by = {}
+    energy_by: dict[str, list[dict]] = {}
     for e in energy:
         energy_by.setdefault(e["enterprise_id"], []).append(
             {
@@ -129,7 +130,7 @@ def build_region(conn: psycopg.Connection, region_code: str, month: date, warnin
                 "estimated_share": _num(e["estimated_share"], "share"),
             }
         )
-    products_by = {}
+    products_by: dict[str, list[dict]] = {}
     for p in products:
         products_by.setdefault(p["enterprise_id"], []).append(
             {
@@ -146,7 +147,7 @@ def build_region(conn: psycopg.Connection, region_code: str, month: date, warnin
                 "is_possible_breach": p["is_possible_breach"],
             }
         )
-    warned = {}
+    warned: dict[str, list[str]] = {}
     for w in warnings:
         for f in w.get("failures", []):
             row = f.get("row") or {}
@@ -396,9 +397,12 @@ def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: st
         ]
         # data watermark: the latest reading period_end loaded into raw (from the ingest ledger, which
         # records each batch's max period_end, so no scan of raw.readings is needed)
-        watermark = conn.execute(
-            "select max(max_period_end) from audit.ingest_batches where entity = 'readings' and status = 'loaded'"
-        ).fetchone()[0]
+        watermark = cast(
+            "tuple",
+            conn.execute(
+                "select max(max_period_end) from audit.ingest_batches where entity = 'readings' and status = 'loaded'"
+            ).fetchone(),
+        )[0]
         for region in regions:
             # one exporter at a time per region and month (revision numbers); released at commit
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"iem export {region} {month:%Y-%m}",))
@@ -434,7 +438,7 @@ def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: st
             }
             if last and last[1] == digest:
                 revision, status = last[0], "unchanged"
-                stored = dict(
+                stored: dict[str, bytes] = dict(
                     conn.execute(
                         "select file_name, content from audit.export_files where region_code = %s "
                         "and month = %s and revision = %s",
@@ -488,5 +492,5 @@ def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: st
                     **({"delivery": delivery} if delivery else {}),
                 }
             )
-    worst = max((r["status"] for r in regions_out), key=STATUS_ORDER.get, default="unchanged")
+    worst = max((r["status"] for r in regions_out), key=STATUS_ORDER.__getitem__, default="unchanged")
     return {"month": f"{month:%Y-%m}", "status": worst, "regions": regions_out}

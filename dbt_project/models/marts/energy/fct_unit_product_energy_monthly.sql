@@ -13,8 +13,10 @@ energy as (
         o.*,
         case
             when o.scope is null then m.comprehensive_tce_equivalent
-            else (select sum(p.tce_equivalent) from {{ ref('fct_process_monthly') }} as p
-                  where p.enterprise_id = o.enterprise_id and p.month = o.month and p.process_code = o.scope)
+            else (
+                select sum(p.tce_equivalent) from {{ ref('fct_process_monthly') }} as p
+                where p.enterprise_id = o.enterprise_id and p.month = o.month and p.process_code = o.scope
+            )
         end as energy_tce_equivalent
     from output as o
     left join {{ ref('fct_enterprise_monthly') }} as m using (enterprise_id, month)
@@ -40,9 +42,10 @@ judged as (
         l.grade1, l.grade2, l.grade3
     from energy as e
     left join limits as l
-        on l.product_code = e.product_code
-        and e.month >= l.effective_from
-        and (l.effective_to is null or e.month < l.effective_to)
+        on
+            l.product_code = e.product_code
+            and e.month >= l.effective_from
+            and (l.effective_to is null or e.month < l.effective_to)
 )
 
 select

@@ -11,8 +11,9 @@ with reported as (
 metered as (
     select enterprise_id, month, comprehensive_tce_equivalent
     from {{ ref('fct_enterprise_monthly') }}
-    where completeness >= 0.9
-      and month < {{ local_month("(select max(period_end) from " ~ source("raw", "readings") ~ ")") }}
+    where
+        completeness >= 0.9
+        and month < {{ local_month("(select max(period_end) from " ~ source("raw", "readings") ~ ")") }}
 ),
 
 calibration as (
@@ -29,7 +30,8 @@ series as (
     select
         coalesce(m.enterprise_id, r.enterprise_id) as enterprise_id,
         coalesce(m.month, r.month) as month,
-        coalesce(m.comprehensive_tce_equivalent, r.reported_tce_equivalent * coalesce(c.factor, 1)) as comprehensive_tce_equivalent,
+        coalesce(m.comprehensive_tce_equivalent, r.reported_tce_equivalent * coalesce(c.factor, 1))
+            as comprehensive_tce_equivalent,
         case when m.enterprise_id is not null then 'metered' else 'reported' end as source,
         coalesce(c.factor, 1) as calibration_factor,
         coalesce(c.overlap_months, 0) as calibration_months

@@ -21,9 +21,13 @@ trailing_year as (
 per_enterprise as (
     select
         d.region_code, t.month, d.enterprise_id, d.has_energy_centre,
-        case when t.months_measured > 0 then t.measured_tce * 12.0 / t.months_measured else d.declared_tce end as annual_tce,
+        case when t.months_measured > 0 then t.measured_tce * 12.0 / t.months_measured else d.declared_tce end
+            as annual_tce,
         (d.connected_since is null or d.connected_since < (t.month + interval '1 month')::date)
-            and exists (select 1 from {{ ref('fct_enterprise_monthly') }} f where f.enterprise_id = d.enterprise_id and f.month <= t.month) as is_connected,
+        and exists (
+            select 1 from {{ ref('fct_enterprise_monthly') }} as earlier
+            where earlier.enterprise_id = d.enterprise_id and earlier.month <= t.month
+        ) as is_connected,
         f.enterprise_id is not null as is_reporting,
         coalesce(f.completeness >= {{ var('completeness_threshold') }}, false) as meets_completeness
     from trailing_year as t
@@ -35,7 +39,7 @@ per_enterprise as (
 tiers as (
     select '>=100000' as tier, 100000 as threshold
     union all
-    select '>=10000', 10000
+    select '>=10000' as tier, 10000 as threshold
 )
 
 select
@@ -47,8 +51,9 @@ select
     count(*) filter (where p.annual_tce >= t.threshold and p.is_reporting) as enterprises_reporting,
     count(*) filter (where p.annual_tce >= t.threshold and p.has_energy_centre) as with_energy_centre,
     count(*) filter (where p.annual_tce >= t.threshold and p.meets_completeness) as meeting_completeness_90,
-    count(*) filter (where p.annual_tce >= t.threshold and p.is_connected)::numeric
-        / nullif(count(*) filter (where p.annual_tce >= t.threshold), 0) as target_share_connected
+    (count(*) filter (where p.annual_tce >= t.threshold and p.is_connected))::numeric / nullif(
+        count(*) filter (where p.annual_tce >= t.threshold), 0
+    ) as target_share_connected
 from per_enterprise as p
 cross join tiers as t
 group by 1, 2, 3

@@ -20,7 +20,9 @@ rejected as (
 ),
 
 loaded as (
-    select enterprise_id, sum(rows_loaded) as loaded_rows from {{ ref('int_raw_reading_counts') }} group by 1
+    select enterprise_id, sum(rows_loaded) as loaded_rows
+    from {{ ref('int_raw_reading_counts') }}
+    group by 1
 ),
 
 calibration as (
@@ -30,8 +32,10 @@ calibration as (
 ),
 
 reported_totals as (
-    select t.enterprise_id, date_trunc('month', t.local_start_date)::date as month,
-           sum(t.value * et.coefficient_kgce_per_unit) / 1000.0 as reported_tce
+    select
+        t.enterprise_id,
+        date_trunc('month', t.local_start_date)::date as month,
+        sum(t.value * et.coefficient_kgce_per_unit) / 1000.0 as reported_tce
     from {{ ref('stg_raw__totals') }} as t
     inner join {{ ref('energy_types') }} as et using (energy_code)
     where t.grain = 'month' and et.counts_toward_comprehensive
@@ -49,7 +53,8 @@ select
     t.reported_tce,
     f.comprehensive_tce_equivalent / nullif(t.reported_tce, 0) - 1 as totals_consistency,
     f.completeness >= {{ var('completeness_threshold') }} as meets_completeness_rule,
-    abs(f.comprehensive_tce_equivalent / nullif(t.reported_tce, 0) - 1) <= {{ var('totals_tolerance') }} as meets_totals_rule
+    abs(f.comprehensive_tce_equivalent / nullif(t.reported_tce, 0) - 1) <= {{ var('totals_tolerance') }}
+        as meets_totals_rule
 from {{ ref('fct_enterprise_monthly') }} as f
 left join readings as r using (enterprise_id, month)
 left join loaded as l using (enterprise_id)

@@ -9,8 +9,9 @@ expected as (
     select d.region_code, d.industry_code, m.month, count(*) as enterprises_expected
     from {{ ref('dim_enterprise') }} as d
     cross join months as m
-    where d.region_code is not null
-      and (d.connected_since is null or d.connected_since < (m.month + interval '1 month')::date)
+    where
+        d.region_code is not null
+        and (d.connected_since is null or d.connected_since < (m.month + interval '1 month')::date)
     group by 1, 2, 3
 ),
 
@@ -41,11 +42,19 @@ combined as (
 
 select
     c.*,
-    c.comprehensive_tce_equivalent / nullif(sum(c.comprehensive_tce_equivalent) over (partition by c.region_code, c.month), 0) as share_of_region,
+    c.comprehensive_tce_equivalent / nullif(
+        sum(c.comprehensive_tce_equivalent) over (partition by c.region_code, c.month), 0
+    ) as share_of_region,
     c.comprehensive_tce_equivalent / nullif(p.comprehensive_tce_equivalent, 0) - 1 as mom_change,
     c.comprehensive_tce_equivalent / nullif(y.comprehensive_tce_equivalent, 0) - 1 as yoy_change
 from combined as c
 left join combined as p
-    on p.region_code = c.region_code and p.industry_code = c.industry_code and p.month = (c.month - interval '1 month')::date
+    on
+        p.region_code = c.region_code
+        and p.industry_code = c.industry_code
+        and p.month = (c.month - interval '1 month')::date
 left join combined as y
-    on y.region_code = c.region_code and y.industry_code = c.industry_code and y.month = (c.month - interval '1 year')::date
+    on
+        y.region_code = c.region_code
+        and y.industry_code = c.industry_code
+        and y.month = (c.month - interval '1 year')::date

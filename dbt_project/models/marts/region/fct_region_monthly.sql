@@ -7,7 +7,8 @@ with combined as (
         sum(enterprises_expected) as enterprises_expected,
         sum(enterprises_reporting) as enterprises_reporting,
         sum(value_added_10k_yuan) as value_added_10k_yuan,
-        sum(tce_per_10k_yuan_value_added * value_added_10k_yuan) / nullif(sum(value_added_10k_yuan), 0) as tce_per_10k_yuan_value_added
+        sum(tce_per_10k_yuan_value_added * value_added_10k_yuan) / nullif(sum(value_added_10k_yuan), 0)
+            as tce_per_10k_yuan_value_added
     from {{ ref('fct_region_industry_monthly') }}
     group by 1, 2
 )

@@ -2,7 +2,9 @@
 with versions as (
     select
         e.*,
-        row_number() over (partition by enterprise_id, month order by sent_at desc, batch_id desc, row_number desc) as version_rank
+        row_number()
+            over (partition by e.enterprise_id, e.month order by e.sent_at desc, e.batch_id desc, e.row_number desc)
+            as version_rank
     from {{ source('raw', 'economics') }} as e
 )
 

@@ -2,7 +2,7 @@
 with ranked as (
     select
         e.*,
-        row_number() over (partition by enterprise_id order by batch_id desc, row_number desc) as version_rank
+        row_number() over (partition by e.enterprise_id order by e.batch_id desc, e.row_number desc) as version_rank
     from {{ source('raw', 'enterprises') }} as e
 )
 

@@ -3,8 +3,8 @@ with versions as (
     select
         p.*,
         row_number() over (
-            partition by enterprise_id, product_code, period_start, period_end
-            order by sent_at desc, batch_id desc, row_number desc
+            partition by p.enterprise_id, p.product_code, p.period_start, p.period_end
+            order by p.sent_at desc, p.batch_id desc, p.row_number desc
         ) as version_rank
     from {{ source('raw', 'production') }} as p
 )

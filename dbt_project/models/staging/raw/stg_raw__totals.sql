@@ -3,8 +3,8 @@ with versions as (
     select
         t.*,
         row_number() over (
-            partition by enterprise_id, energy_code, period_start, period_end
-            order by sent_at desc, batch_id desc, row_number desc
+            partition by t.enterprise_id, t.energy_code, t.period_start, t.period_end
+            order by t.sent_at desc, t.batch_id desc, t.row_number desc
         ) as version_rank
     from {{ source('raw', 'totals') }} as t
 )
