@@ -69,10 +69,68 @@ def cmd_db(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from ingestion.access_end.app import serve
+    from ingestion.access_end.codes import ServiceSettings
+    from ingestion.access_end.store import Sealer, Store, ensure_access_end_schema
+
+    from .settings import Paths
+
+    url = _warehouse()
+    key = Paths.from_env().access_end_key()
+    if args.enrol:
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            ensure_access_end_schema(conn)
+        store = Store(url, Sealer(key))
+        for code in args.enrol.split(","):
+            secret = store.enrol(code.strip(), "operator")
+            # the operator hands each secretKey to its enterprise out of band; it is printed once, never logged
+            print(
+                f"{code.strip()}\t{secret if secret else '(already enrolled: the enterprise rotates its key with rwk)'}"
+            )
+        return 0
+    settings = ServiceSettings.from_env(open_enrolment=args.open_enrolment or None)
+    _say(f"access-end protocol service on {'https' if args.ssl_certfile else 'http'}://{args.host}:{args.port}/")
+    serve(
+        url,
+        host=args.host,
+        port=args.port,
+        sealing_key=key,
+        settings=settings,
+        ssl_keyfile=args.ssl_keyfile,
+        ssl_certfile=args.ssl_certfile,
+    )
+    return 0
+
+
 def cmd_simulate(args) -> int:
     from ingestion.simulator import serve, simulate
 
     regions = args.regions.split(",") if args.regions else None
+    if args.push:
+        from ingestion.access_end.client import push_simulation
+
+        from .settings import Paths
+
+        summary = push_simulation(
+            args.push,
+            out_dir=Path(args.out) if args.out else None,
+            credentials_file=Paths.from_env().home / "push-credentials.json",
+            enterprises=args.enterprises,
+            start=args.start,
+            days=args.days,
+            seed=args.seed,
+            regions=regions,
+            faults=args.faults,
+            truth_path=Path(args.truth) if args.truth else None,
+            history_months=args.history_months,
+            meters_per_enterprise=args.meters_per_enterprise,
+            progress=_say,
+        )
+        _emit(args, summary, f"pushed {summary['messages']} messages ({summary['records']} records) to {args.push}")
+        return 0
     if args.serve:
         serve(
             args.serve,
@@ -84,7 +142,7 @@ def cmd_simulate(args) -> int:
         )
         return 0
     summary = simulate(
-        Path(args.out),
+        Path(args.out or "feed"),
         enterprises=args.enterprises,
         start=args.start,
         days=args.days,
@@ -95,7 +153,7 @@ def cmd_simulate(args) -> int:
         history_months=args.history_months,
         meters_per_enterprise=args.meters_per_enterprise,
     )
-    _emit(args, summary, f"simulated feed written to {args.out}")
+    _emit(args, summary, f"simulated feed written to {args.out or 'feed'}")
     return 0
 
 
@@ -326,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_run)
 
     sp = with_json(sub.add_parser("simulate", help="write a realistic enterprise feed (or serve it over HTTP)"))
-    sp.add_argument("--out", default="feed")
+    sp.add_argument("--out", help="folder to write the feed to (default ./feed; with --push only when given)")
     sp.add_argument("--enterprises", type=int, default=20)
     sp.add_argument("--start", type=_day, default=date(2026, 1, 1))
     sp.add_argument("--days", type=int, default=59)
@@ -342,7 +400,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="pad every enterprise to N meters with workshop electricity sub-meters (scope check)",
     )
     sp.add_argument("--serve", type=int, metavar="PORT", help="serve the feed as an energy-centre HTTP API")
+    sp.add_argument(
+        "--push", metavar="URL", help="push the feed to an access-end service (iem serve) as its enterprises"
+    )
     sp.set_defaults(func=cmd_simulate)
+
+    sp = sub.add_parser("serve", help="the access-end protocol service (push uploads from enterprises)")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8730)
+    sp.add_argument(
+        "--open-enrolment",
+        action="store_true",
+        help="any valid credit code may request a secretKey (pilots, simulation)",
+    )
+    sp.add_argument(
+        "--enrol", metavar="CODE,…", help="enrol enterprises and print each one's initial secretKey, then exit"
+    )
+    sp.add_argument("--ssl-keyfile", help="TLS private key (else terminate TLS at a proxy)")
+    sp.add_argument("--ssl-certfile", help="TLS certificate chain")
+    sp.set_defaults(func=cmd_serve)
 
     sp = with_json(sub.add_parser("ingest", help="load feed files (a folder or one file) into raw tables"))
     sp.add_argument("path")

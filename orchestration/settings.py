@@ -51,6 +51,33 @@ class Paths:
     def endpoints_file(self) -> Path:
         return self.home / "endpoints.yaml"
 
+    @property
+    def access_end_key_file(self) -> Path:
+        return self.home / "access_end.key"
+
+    def access_end_key(self) -> bytes:
+        """The access-end service's key-encryption key (seals the enterprises' SM4 secretKeys in the
+        database): IEM_ACCESS_END_KEY (64 hex characters) when set, else $IEM_HOME/access_end.key,
+        created once with mode 0600. Never printed or logged."""
+        import secrets
+
+        explicit = os.environ.get("IEM_ACCESS_END_KEY")
+        if explicit:
+            try:
+                key = bytes.fromhex(explicit.strip())
+            except ValueError:
+                key = b""
+            if len(key) != 32:
+                raise ValueError("IEM_ACCESS_END_KEY must be 64 hex characters (32 bytes)")
+            return key
+        path = self.access_end_key_file
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return bytes.fromhex(path.read_text().strip())
+
     def ensure(self) -> Paths:
         for p in (self.home, self.landing, self.outbox, self.dashboards, self.quality):
             p.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ CREATE SCHEMA IF NOT EXISTS quarantine;
 -- One batch = one file drop or one HTTP page, loaded in one transaction.
 CREATE TABLE IF NOT EXISTS audit.ingest_batches (
     batch_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    source          text        NOT NULL,          -- 'file' or 'http'
+    source          text        NOT NULL,          -- 'file', 'http' or 'push' (access-end protocol)
     source_name     text        NOT NULL,          -- relative file path or endpoint name
     entity          text        NOT NULL,          -- enterprises | meters | readings | totals | production | economics
     content_sha256  text        NOT NULL,
@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS audit.ingest_batches (
 -- A file's content is loaded exactly once, whatever its name.
 CREATE UNIQUE INDEX IF NOT EXISTS ingest_batches_file_once
     ON audit.ingest_batches (content_sha256) WHERE source = 'file';
+-- A message pushed through the access-end protocol (iem serve) is loaded once per entity, however
+-- often the enterprise re-sends it (the hash covers the enterprise, the entity and the records).
+CREATE UNIQUE INDEX IF NOT EXISTS ingest_batches_push_once
+    ON audit.ingest_batches (content_sha256) WHERE source = 'push';
 
 -- HTTP pull cursors, advanced in the same transaction as the batch they follow.
 CREATE TABLE IF NOT EXISTS audit.pull_cursors (
