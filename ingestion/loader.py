@@ -128,11 +128,17 @@ def load_context(conn: psycopg.Connection, reference: Reference, owner: str | No
     enterprise's registry: the ownership rule rejects the rows of any other enterprise before the
     registry is consulted, so the verdicts are the same (a pushed message of 20 readings no longer
     reads the meters of a whole region)."""
-    where, params = ("WHERE enterprise_id = %s", (owner,)) if owner else ("", ())
-    enterprises = {r[0] for r in conn.execute(f"SELECT DISTINCT enterprise_id FROM raw.enterprises {where}", params)}
+    where = sql.SQL("WHERE enterprise_id = %s" if owner else "")
+    params = (owner,) if owner else ()
+    enterprises = {
+        r[0]
+        for r in conn.execute(sql.SQL("SELECT DISTINCT enterprise_id FROM raw.enterprises {}").format(where), params)
+    }
     rows = conn.execute(
-        "SELECT DISTINCT ON (enterprise_id, meter_id) enterprise_id, meter_id, energy_code, reading_type, timezone "
-        f"FROM raw.meters {where} ORDER BY enterprise_id, meter_id, batch_id DESC, row_number DESC",
+        sql.SQL(
+            "SELECT DISTINCT ON (enterprise_id, meter_id) enterprise_id, meter_id, energy_code, reading_type, timezone "
+            "FROM raw.meters {} ORDER BY enterprise_id, meter_id, batch_id DESC, row_number DESC"
+        ).format(where),
         params,
     ).fetchall()
     meters = pl.DataFrame(

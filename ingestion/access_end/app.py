@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from typing import cast
 
 import orjson
 import polars as pl
@@ -203,9 +204,12 @@ class Service:
         holder: dict = {}
 
         def keep(conn: psycopg.Connection, batch_id: int) -> None:
-            loaded = conn.execute(
-                "SELECT rows_loaded FROM audit.ingest_batches WHERE batch_id = %s", (batch_id,)
-            ).fetchone()[0]
+            loaded = cast(
+                "tuple",
+                conn.execute(
+                    "SELECT rows_loaded FROM audit.ingest_batches WHERE batch_id = %s", (batch_id,)
+                ).fetchone(),
+            )[0]
             if loaded:
                 holder["index"], _ = self.store.put_record(
                     conn,
@@ -224,7 +228,7 @@ class Service:
             code, entity, [(1, row)], [], source_name, extra=after, raw=[canonical(body).decode()], before_commit=keep
         )
         problems = self._problems(result)
-        if problems or result.rows_loaded == 0 and result.status == "loaded":
+        if problems or (result.rows_loaded == 0 and result.status == "loaded"):
             what = "registration" if kind == "registration" else "meter"
             reason = problems[0]["reason"] if problems else "not loaded"
             raise ProtocolError(RC["bad_request"], f"{what} rejected: {reason}", {"results": problems})
@@ -273,7 +277,7 @@ class Service:
 
     def _dictionary(self, body: dict, public_only: bool) -> dict:
         try:
-            index = int(body.get("itemIndex"))
+            index = int(str(body.get("itemIndex")))
         except (TypeError, ValueError):
             raise ProtocolError(RC["bad_request"], "itemIndex is a dictionary number (1-17)") from None
         if public_only and not codes.is_public_dictionary(index):
@@ -300,15 +304,16 @@ class Service:
         body = {k: v for k, v in body.items() if k not in ("regVersion", "dicVersion", "enterpriseCode")}
         with self.store.connect() as conn:
             if action == "delete":
-                rec = self._own_record(conn, body, code, kind)
-                self.store.delete_record(conn, rec["data_index"])
+                gone = self._own_record(conn, body, code, kind)
+                self.store.delete_record(conn, gone["data_index"])
                 conn.commit()
                 if kind == "metering":
-                    self._meter_without_metering(code, rec)
-                return {"dataIndex": rec["data_index"]}, warnings
+                    self._meter_without_metering(code, gone)
+                return {"dataIndex": gone["data_index"]}, warnings
             quoted = {"dataIndex": body.get("dataIndex")}
             body = {k: v for k, v in body.items() if k != "dataIndex"}
             key = self._natural_key(kind, body, code)
+            rec: dict | None = None
             if action == "update":
                 rec = self._own_record(conn, quoted, code, kind)
                 taken = self.store.record(conn, code, kind, key)
@@ -499,7 +504,7 @@ class Service:
         message_id = digest[:20]
         entities = sorted(
             set(mapped.rows) | set(mapped.rejects),
-            key=lambda e: ("readings", "totals", "production", "economics").index(e),
+            key=("readings", "totals", "production", "economics").index,
         )
         status_of: dict[int, dict] = {}
         batches, already = [], True
@@ -661,7 +666,7 @@ def create_app(
                 body = await read_body(request)
                 data = await run_in_threadpool(service.anonymous[path], body, base_url)
                 who = body.get("enterpriseCode")
-                status, message, warnings = RC["ok"], "success", []
+                status, message, warnings = RC["ok"], "success", list[str]()
             else:
                 kind_action = path.rsplit("/", 1)
                 handler = service.authenticated.get(path)
@@ -677,7 +682,7 @@ def create_app(
                     raise ProtocolError(RC["unauthorized"], "Authorization: Bearer <token> is required (requestAK)")
                 who, why = await run_in_threadpool(service.store.token_owner, auth[7:].strip())
                 if who is None:
-                    raise ProtocolError(RC["unauthorized"], why)
+                    raise ProtocolError(RC["unauthorized"], why or "token refused")
                 ok, wait = per_enterprise.allow(who)
                 if not ok:
                     raise ProtocolError(
@@ -692,7 +697,7 @@ def create_app(
                     kind = CONFIG_KINDS[kind_action[0]]
                     data, warnings = await run_in_threadpool(service.configure, kind, kind_action[1], body, who)
                 else:
-                    data = await run_in_threadpool(handler, body, who, base_url)
+                    data = await run_in_threadpool(handler, body, who, base_url)  # type: ignore[arg-type]
                     warnings = data.pop("warnings", []) if isinstance(data, dict) else []
                 status, message = RC["ok"], "success"
             if warnings:
@@ -704,7 +709,7 @@ def create_app(
             if exc.status == RC["rate_limited"]:
                 response.headers["Retry-After"] = "1"
             return response
-        except Exception:  # noqa: BLE001 - answered as 500; logged without the body
+        except Exception:
             log.exception("access-end %s failed", path)
             return _answer(500, "internal error (logged on the platform)")
         finally:

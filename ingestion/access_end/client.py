@@ -118,6 +118,8 @@ class AccessEndClient:
         return self.secret_key
 
     def _cipher(self) -> str:
+        if not self.password or not self.secret_key:
+            raise ValueError(f"{self.code}: no password or secretKey yet (request_work_key first)")
         return sm4.encrypt_password(self.password, self.secret_key, self.code)
 
     def register(self, info: dict) -> str:
@@ -258,7 +260,7 @@ def plan_feed(folder: Path, round_minutes: int | None = None) -> Plan:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and entity_of_file(p))
     by_entity: dict[str, list[Path]] = defaultdict(list)
     for p in files:
-        by_entity[entity_of_file(p)].append(p)
+        by_entity[str(entity_of_file(p))].append(p)
     plans: dict[str, EnterprisePlan] = {}
     for path in by_entity["enterprises"]:
         for row in _read_rows(path)[0]:
@@ -286,7 +288,7 @@ def plan_feed(folder: Path, round_minutes: int | None = None) -> Plan:
     period_kind: dict[tuple[str, str], str] = {}
     for rows, _ in parsed_readings.values():
         for r in rows:
-            key = (r.get("enterprise_id"), r.get("meter_id"))
+            key = (str(r.get("enterprise_id")), str(r.get("meter_id")))
             if key not in period_kind:
                 period_kind[key] = _stat_type(r.get("period_start"), r.get("period_end"))
     category, process_of, product_of = _category(), _process_of_scope(), _product_code_of()
@@ -396,7 +398,7 @@ def plan_feed(folder: Path, round_minutes: int | None = None) -> Plan:
             )
     for path in by_entity["production"]:
         for r in _read_rows(path)[0]:
-            process = process_of.get(r.get("scope"), "00") if r.get("scope") else "00"
+            process = process_of.get(r["scope"], "00") if r.get("scope") else "00"
             code = codes.DataCode.compose(process, "00", aggregate, "04", product_of[r["product_code"]], "00")
             if process != "00":
                 processes[r["enterprise_id"]].add(process)
@@ -441,11 +443,11 @@ def plan_feed(folder: Path, round_minutes: int | None = None) -> Plan:
         broken_after: dict[int, list[str]] = defaultdict(list)
         numbers = [r["row_number"] for r in rows]
         for line_no, text in broken:
-            previous = max((n for n in numbers if n < line_no), default=numbers[0] if numbers else None)
+            previous = max((n for n in numbers if n < line_no), default=numbers[0] if numbers else -1)
             broken_after[previous].append(text)
         for r in rows:
-            eid = owner or r.get("enterprise_id")
-            mid = r.get("meter_id")
+            eid = str(owner or r.get("enterprise_id"))
+            mid = str(r.get("meter_id"))
             code = meter_codes.get((eid, mid)) or codes.DataCode.compose("00", "00", "9999", "02", "3300", "21")
             stat_type = _stat_type(r.get("period_start"), r.get("period_end"), period_kind.get((eid, mid), "0"))
             rec = _record(
@@ -465,7 +467,7 @@ def plan_feed(folder: Path, round_minutes: int | None = None) -> Plan:
                 add(eid, r.get("sent_at"), {**rec, "dataValue": text})  # a line that was not a row is no number
         for leftover in broken_after.values():  # a file with no readable row at all
             for text in leftover:
-                add(owner, None, {"dataCode": "", "dataValue": text})
+                add(str(owner), None, {"dataCode": "", "dataValue": text})
     for eid, procs in processes.items():
         names = codes.process_codes()
         plans[eid].processes = [{"processCode": p, "processName": names[p]["name_zh"]} for p in sorted(procs)]
@@ -477,7 +479,7 @@ def _round(local: str, minutes: int | None) -> str:
     if not minutes or not local:
         return local
     try:
-        moment = datetime.strptime(local, LOCAL)
+        moment = datetime.strptime(local, LOCAL).replace(tzinfo=BEIJING)
     except ValueError:
         return local
     floor = moment - timedelta(minutes=(moment.hour * 60 + moment.minute) % minutes, seconds=moment.second)
@@ -488,7 +490,7 @@ def _stat_type(start: str | None, end: str | None, default: str = "0") -> str:
     if not start:
         return default
     try:
-        a, b = datetime.fromisoformat(start), datetime.fromisoformat(end)
+        a, b = datetime.fromisoformat(start), datetime.fromisoformat(end or "")
     except (TypeError, ValueError):
         return default
     span = b - a
@@ -648,7 +650,7 @@ class Pusher:
                 try:
                     answer, error = self.client(eid).upload(m.records), None
                 except (Refused, Transient) as exc:
-                    answer, error = getattr(exc, "answer", None), str(exc)
+                    answer, error = getattr(exc, "answer", {}), str(exc)
                 entry = {
                     "enterprise_id": eid,
                     "upload_date": m.upload_date,

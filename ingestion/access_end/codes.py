@@ -12,7 +12,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 import yaml
@@ -40,7 +40,7 @@ class DataCode:
         return self.device_type + self.device_number
 
     @classmethod
-    def parse(cls, code: str) -> "DataCode":
+    def parse(cls, code: str) -> DataCode:
         if not isinstance(code, str) or not DATA_CODE.match(code):
             raise ValueError(
                 "a data code has 16 digits (process 2, unit 2, device type 2, number 2, class 2, code 4, usage 2)"
@@ -52,7 +52,7 @@ class DataCode:
         return f"{process}{process_unit}{device}{data_class}{item}{usage}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def protocol() -> dict:
     text = resources.files("ingestion.access_end").joinpath("protocol.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
@@ -83,7 +83,7 @@ class ServiceSettings:
     open_enrolment: bool = False
 
     @classmethod
-    def from_env(cls, open_enrolment: bool | None = None) -> "ServiceSettings":
+    def from_env(cls, open_enrolment: bool | None = None) -> ServiceSettings:
         p, s = protocol()["protocol"], protocol()["service"]
         reg = os.environ.get("IEM_ACCESS_END_REG_VERSION") or p["reg_version"]
         accepted = tuple(dict.fromkeys([*p["accepted_reg_versions"], reg]))
@@ -114,7 +114,7 @@ class EnergyCode:
     confidence: str
 
 
-@lru_cache(maxsize=None)
+@cache
 def energy_codes() -> dict[tuple[str, str], EnergyCode]:
     """(code_list, 4-digit code) → the contract's energy type."""
     return {
@@ -125,7 +125,7 @@ def energy_codes() -> dict[tuple[str, str], EnergyCode]:
     }
 
 
-@lru_cache(maxsize=None)
+@cache
 def energy_code_of(energy_code: str) -> EnergyCode:
     """The protocol code of a contract energy type (the simulator's client needs the way back)."""
     for ec in energy_codes().values():
@@ -134,12 +134,12 @@ def energy_code_of(energy_code: str) -> EnergyCode:
     raise KeyError(f"no access-end code for energy type {energy_code!r} (seed access_end_energy_codes)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def process_codes() -> dict[str, dict]:
     return {r["code"]: r for r in read_seed("access_end_process_codes")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def product_codes() -> dict[str, dict]:
     return {r["code"]: r for r in read_seed("access_end_product_codes")}
 
@@ -200,7 +200,7 @@ def dictionary(item_index: int) -> dict:
         rows = _code_list(source["codes"])
     else:
         rows = _energy_dictionary(source["energy_codes"])
-    body = {spec["name"]: rows}
+    body: dict[str, object] = {spec["name"]: rows}
     if note:
         body["note"] = note
     return body
@@ -211,7 +211,7 @@ def is_public_dictionary(item_index: int) -> bool:
     return bool(spec.get("public"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def dictionary_version() -> str:
     """dicVersion: the configured string, or a digest of everything the dictionaries are served from."""
     configured = str(protocol()["protocol"]["dic_version"])

@@ -17,7 +17,7 @@ falls in, 2 = the calendar month, 3 = the calendar year.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from .codes import DataCode, energy_codes, process_codes, product_codes, protocol, unit_of
 
@@ -38,6 +38,7 @@ RECORD_FIELDS = (
     "itemId",
 )
 _LOCAL_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+BEIJING = timezone(timedelta(hours=8))  # China has had no daylight saving time since 1991
 
 
 class ConfigError(ValueError):
@@ -53,20 +54,20 @@ class ConfigError(ValueError):
 
 
 def parse_local(text) -> datetime:
-    """A Beijing-time string without offset ('2026-01-15 00:15:00') → a naive local datetime."""
+    """A Beijing-time string without offset ('2026-01-15 00:15:00') → that moment (+08:00)."""
     if not isinstance(text, str):
         raise ValueError("not a date-time string")
     for fmt in _LOCAL_FORMATS:
         try:
-            return datetime.strptime(text.strip(), fmt)
+            return datetime.strptime(text.strip(), fmt).replace(tzinfo=BEIJING)
         except ValueError:
             continue
     raise ValueError("not a Beijing-time date-time (yyyy-MM-dd HH:mm:ss, no offset)")
 
 
 def iso_local(moment: datetime) -> str:
-    """A naive Beijing-time datetime → ISO 8601 with the +08:00 offset (China has had no DST since 1991)."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + protocol()["protocol"]["local_offset"]
+    """A Beijing-time moment → ISO 8601 with its offset, as the feed contract writes it."""
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M:%S") + protocol()["protocol"]["local_offset"]
 
 
 def to_iso(text) -> str:
@@ -74,7 +75,7 @@ def to_iso(text) -> str:
 
 
 def period_of(stat_type: str, stat_date: datetime, interval_minutes: int | None = None) -> tuple[datetime, datetime]:
-    """(start, end) of the period a value with this statType and statDate covers (local, naive)."""
+    """(start, end) of the period a value with this statType and statDate covers (Beijing time)."""
     spec = protocol()["stat_types"].get(str(stat_type))
     if spec is None:
         raise ValueError(f"statType must be one of {', '.join(protocol()['stat_types'])}")
@@ -82,14 +83,14 @@ def period_of(stat_type: str, stat_date: datetime, interval_minutes: int | None 
     if kind == "interval_ending":
         minutes = interval_minutes or spec["default_minutes"]
         return stat_date - timedelta(minutes=minutes), stat_date
-    day = datetime(stat_date.year, stat_date.month, stat_date.day)
+    day = datetime(stat_date.year, stat_date.month, stat_date.day, tzinfo=BEIJING)
     if kind == "day":
         return day, day + timedelta(days=1)
     if kind == "month":
         first = day.replace(day=1)
-        return first, datetime(first.year + (first.month == 12), first.month % 12 + 1, 1)
-    first = datetime(stat_date.year, 1, 1)
-    return first, datetime(stat_date.year + 1, 1, 1)
+        return first, datetime(first.year + (first.month == 12), first.month % 12 + 1, 1, tzinfo=BEIJING)
+    first = datetime(stat_date.year, 1, 1, tzinfo=BEIJING)
+    return first, datetime(stat_date.year + 1, 1, 1, tzinfo=BEIJING)
 
 
 # ---------------------------------------------------------------- registration
@@ -152,7 +153,7 @@ def _expect(body: dict, name: str, value: str | None, part: str) -> None:
 def configure_item(body: dict, configured_processes: set[str] | None = None) -> Item:
     """dataCollectConfigure/add|update → Item, or ConfigError naming the field."""
     try:
-        code = DataCode.parse(body.get("dataCode"))
+        code = DataCode.parse(str(body.get("dataCode") or ""))
     except ValueError as exc:
         raise ConfigError("dataCode", str(exc)) from None
     _expect(body, "processCode", code.process, "process (positions 1-2)")
@@ -183,14 +184,17 @@ def configure_item(body: dict, configured_processes: set[str] | None = None) -> 
     scope_spec = p["scopes"].get(scope_code)
     if scope_spec is None:
         raise ConfigError("scope", f"scope must be one of {', '.join(p['scopes'])}")
-    if code.process != p["whole_plant_process_code"] and configured_processes is not None:
-        if code.process not in configured_processes:
-            raise ConfigError("processCode", f"process {code.process} is not configured (processConfigure/add first)")
+    if (
+        code.process != p["whole_plant_process_code"]
+        and configured_processes is not None
+        and code.process not in configured_processes
+    ):
+        raise ConfigError("processCode", f"process {code.process} is not configured (processConfigure/add first)")
     scope = _iem_scope(scope_spec["iem_scope"], code)
     interval = body.get("collectInterval")
     if interval not in (None, ""):
         try:
-            interval = int(interval)
+            interval = int(str(interval))
         except (TypeError, ValueError):
             raise ConfigError("collectInterval", "collectInterval is a whole number of minutes") from None
         if not 1 <= interval <= 1440:
@@ -370,7 +374,7 @@ def map_upload(
     records: list,
     items: dict[str, Item],
     *,
-    raw_of=lambda rec: str(rec),
+    raw_of=str,
     previous_economics=None,
 ) -> Mapped:
     """The records of one dataUpload → contract rows. Record index = position in `data` (1-based), the
@@ -544,7 +548,7 @@ def map_upload(
                 del row[k]
     if previous_economics is not None:
         fields = [t["field"] for t in p["business_targets"].values()]
-        for index, row in out.rows.get("economics", []):
+        for _, row in out.rows.get("economics", []):
             missing = [f for f in fields if f not in row]
             if missing:
                 before = previous_economics(row["month"]) or {}

@@ -14,8 +14,9 @@ import secrets
 import string
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
+from typing import cast
 
 import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -138,7 +139,7 @@ class Store:
 
     def issue_token(self, enterprise_code: str, ttl_seconds: int) -> tuple[str, datetime, datetime]:
         token = secrets.token_urlsafe(32)
-        valid_at = datetime.now(timezone.utc).replace(microsecond=0)
+        valid_at = datetime.now(UTC).replace(microsecond=0)
         expires_at = valid_at + timedelta(seconds=ttl_seconds)
         with self.connect() as conn:
             conn.execute(
@@ -187,7 +188,7 @@ class Store:
         if row is None:
             return None
         keys = ("data_index", "enterprise_code", "kind", "natural_key", "body", "revision", "status", "batch_id")
-        return dict(zip(keys, row))
+        return dict(zip(keys, row, strict=True))
 
     def records(self, conn: psycopg.Connection, enterprise_code: str, kinds: tuple[str, ...]) -> list[dict]:
         rows = conn.execute(
@@ -196,7 +197,7 @@ class Store:
             (enterprise_code, list(kinds)),
         ).fetchall()
         keys = ("data_index", "kind", "natural_key", "body", "revision", "status")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def put_record(
         self,
@@ -221,12 +222,15 @@ class Store:
                 (data_index, enterprise_code, kind, natural_key, doc, status, reason, batch_id),
             )
             return data_index, 1
-        revision = conn.execute(
-            "UPDATE audit.access_end_records SET body = %s, natural_key = %s, status = %s, reason = %s, "
-            "batch_id = coalesce(%s, batch_id), revision = revision + 1, updated_at = now() "
-            "WHERE data_index = %s RETURNING revision",
-            (doc, natural_key, status, reason, batch_id, data_index),
-        ).fetchone()[0]
+        revision = cast(
+            "tuple",
+            conn.execute(
+                "UPDATE audit.access_end_records SET body = %s, natural_key = %s, status = %s, reason = %s, "
+                "batch_id = coalesce(%s, batch_id), revision = revision + 1, updated_at = now() "
+                "WHERE data_index = %s RETURNING revision",
+                (doc, natural_key, status, reason, batch_id, data_index),
+            ).fetchone(),
+        )[0]
         return data_index, revision
 
     def delete_record(self, conn: psycopg.Connection, data_index: str) -> None:

@@ -55,14 +55,14 @@ class Server:
 
     def start(self) -> Server:
         self.home.mkdir(parents=True, exist_ok=True)
-        fh = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "serve", "--port", str(self.port), "--open-enrolment"],
-            cwd=REPO,
-            env=self.env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.log, "ab") as fh:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "orchestration.cli", "serve", "--port", str(self.port), "--open-enrolment"],
+                cwd=REPO,
+                env=self.env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -190,10 +190,12 @@ def test_pushed_region_builds_the_same_marts_as_its_files(built):
 
 def raw_contents(url: str) -> dict[str, pd.DataFrame]:
     queries = {
-        "readings": "select enterprise_id, meter_id, period_start, period_end, value, unit, quality, sent_at from raw.readings",
+        "readings": "select enterprise_id, meter_id, period_start, period_end, value, unit, quality, sent_at "
+        "from raw.readings",
         "totals": "select enterprise_id, energy_code, period_start, period_end, value, unit, sent_at from raw.totals",
         "production": "select enterprise_id, product_code, period_start, quantity, sent_at from raw.production",
-        "economics": "select enterprise_id, month, gross_output_10k_yuan, value_added_10k_yuan, sent_at from raw.economics",
+        "economics": "select enterprise_id, month, gross_output_10k_yuan, value_added_10k_yuan, sent_at "
+        "from raw.economics",
         "rejected": "select enterprise_id, entity, field, value, reason, raw_row from quarantine.rejected_rows",
         "duplicates": "select enterprise_id, entity, natural_key from quarantine.duplicate_rows",
     }
@@ -326,7 +328,8 @@ def test_a_token_writes_only_its_own_enterprise(pushed):
     # B's configuration records cannot be changed with A's token
     with psycopg.connect(pushed["push"]) as conn:
         index_b = conn.execute(
-            "select data_index from audit.access_end_records where enterprise_code = %s and kind = 'collect_item' limit 1",
+            "select data_index from audit.access_end_records "
+            "where enterprise_code = %s and kind = 'collect_item' limit 1",
             (b,),
         ).fetchone()[0]
     with pytest.raises(Refused) as err:
@@ -353,7 +356,7 @@ def test_an_expired_or_unknown_token_is_refused_and_a_new_one_works(pushed):
         client.check_version()
     assert err.value.status == 401
     client.token = saved
-    no_token = requests.post(client.base + "dataUpload", json={"enterpriseCode": a, "data": []})
+    no_token = requests.post(timeout=30, url=client.base + "dataUpload", json={"enterpriseCode": a, "data": []})
     assert no_token.status_code == 401 and no_token.json()["responseCode"] == 401
     client.request_token()
     assert client.check_version()["dicVersion"]
@@ -364,16 +367,18 @@ def test_credentials_sizes_and_secrets(pushed):
     client = enterprise_client(pushed, a)
     # a wrong password, and an enterprise's secretKey asked for again without the current one
     wrong = requests.post(
-        client.base + "requestAK",
+        timeout=30,
+        url=client.base + "requestAK",
         json={"enterpriseCode": a, "password": sm4.encrypt_password("guess", client.secret_key, a)},
     )
     assert wrong.status_code == 401 and wrong.json()["responseCode"] == 401
-    hijack = requests.post(client.base + "enterpriseInfo/rwk", json={"enterpriseCode": a})
+    hijack = requests.post(timeout=30, url=client.base + "enterpriseInfo/rwk", json={"enterpriseCode": a})
     assert hijack.status_code == 401
     # a body over the limit is refused before it is read whole
     client.request_token()
     big = requests.post(
-        client.base + "dataUpload",
+        timeout=30,
+        url=client.base + "dataUpload",
         data=b"[" + b"0," * 2_500_000 + b"0]",
         headers={"Authorization": f"Bearer {client.token}", "Content-Type": "application/json"},
     )
@@ -388,5 +393,8 @@ def test_credentials_sizes_and_secrets(pushed):
 
 def test_anonymous_requests_are_rate_limited_per_address(pushed):
     base = pushed["server"].base
-    codes = [requests.post(base + "dataDownload/public", json={"itemIndex": "1"}).status_code for _ in range(80)]
+    codes = [
+        requests.post(timeout=30, url=base + "dataDownload/public", json={"itemIndex": "1"}).status_code
+        for _ in range(80)
+    ]
     assert codes[0] == 200 and 429 in codes  # burst 50, then 2 a second (protocol.yaml)
