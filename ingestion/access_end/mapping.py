@@ -315,6 +315,11 @@ def meter_row(enterprise_code: str, item: Item, metering: dict | None) -> dict:
         "scope": item.scope,
         "rated_max": item.rated_max,
         "calibration_valid_until": _date_text(m.get("nextCalibration"), "nextCalibration"),
+        "calibrated_on": _date_text(m.get("latelyCalibration"), "latelyCalibration"),
+        "metering_level": _number_text(m.get("meteringLevel")),
+        "accuracy_class": _number_text(m.get("accuracyLevel")),
+        "ct_ratio": _number_text(m.get("ct")),
+        "pt_ratio": _number_text(m.get("pt")),
         "installed_at": _iso_or_none(m.get("installDate"), "installDate"),
         "replaced_at": _iso_or_none(m.get("measureStateDate"), "measureStateDate")
         if str(m.get("measureState")) == "3"

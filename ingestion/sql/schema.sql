@@ -111,6 +111,13 @@ CREATE TABLE IF NOT EXISTS raw.meters (
 
 -- Feed contract v1.1: the IANA time zone a meter's local times are read in (older rows: Asia/Shanghai).
 ALTER TABLE raw.meters ADD COLUMN IF NOT EXISTS timezone text NOT NULL DEFAULT 'Asia/Shanghai';
+-- Feed contract v1.1: metering-instrument metadata (GB 17167 level, accuracy class, latest calibration,
+-- CT and PT as declared), e.g. from the access-end protocol's metering instruments (iem serve).
+ALTER TABLE raw.meters ADD COLUMN IF NOT EXISTS metering_level smallint;
+ALTER TABLE raw.meters ADD COLUMN IF NOT EXISTS accuracy_class text;
+ALTER TABLE raw.meters ADD COLUMN IF NOT EXISTS calibrated_on date;
+ALTER TABLE raw.meters ADD COLUMN IF NOT EXISTS ct_ratio numeric;
+ALTER TABLE raw.meters ADD COLUMN IF NOT EXISTS pt_ratio numeric;
 
 -- Readings: range-partitioned by month of period_end; partitions are created by the loader.
 CREATE TABLE IF NOT EXISTS raw.readings (

@@ -169,6 +169,14 @@ def test_every_message_was_answered_and_every_record_accounted_for(pushed, regio
     # the feed's faults at the door arrive as the same rejected and duplicate rows as the files'
     files = frame(pushed["files"], "select reason from quarantine.rejected_rows order by 1")["reason"]
     assert s["rejected"] == len(files) > 0 and s["duplicate"] >= 1
+    # each meter's current row carries its metering instrument (level, calibration, multiplier)
+    meters = frame(
+        pushed["push"],
+        "select distinct on (enterprise_id, meter_id) metering_level, calibration_valid_until, multiplier "
+        "from raw.meters order by enterprise_id, meter_id, batch_id desc",
+    )
+    assert len(meters) == len(plan.meter_codes)
+    assert meters["metering_level"].notna().all() and meters["calibration_valid_until"].notna().all()
 
 
 def test_pushed_region_builds_the_same_marts_as_its_files(built):

@@ -130,12 +130,18 @@ def test_metering_instrument_gives_multiplier_register_calibration_and_installat
             "meteringCalculateType": 0,
             "registerMax": "9999999",
             "nextCalibration": "2027-03-01",
+            "latelyCalibration": "2026-03-01 09:30:00",
+            "meteringLevel": 1,
+            "accuracyLevel": "0.5S",
             "installDate": "2025-06-01 08:00:00",
         },
     )
     assert row["multiplier"] == "200" and row["reading_type"] == "register" and row["register_max"] == "9999999"
     assert row["calibration_valid_until"] == "2027-03-01" and row["installed_at"] == "2025-06-01T08:00:00+08:00"
     assert row["meter_id"] == "0000000102330021" and row["rated_max"] == "4000"
+    # the instrument's own metadata travels too (contract v1.1 meter fields)
+    assert (row["metering_level"], row["accuracy_class"], row["calibrated_on"]) == ("1", "0.5S", "2026-03-01")
+    assert (row["ct_ratio"], row["pt_ratio"]) == ("40", "5")
     assert mapping.meter_row(STEEL, it, {"magnification": "80", "ct": "40", "pt": "5"})["multiplier"] == "80"
 
 
