@@ -238,6 +238,61 @@ def checks(month_filter: str) -> list[Check]:
             region_column="region_code",
             expectations=(_between("missing_enterprises", 0, 0),),
         ),
+        # The gate recomputes (issue 13): the energy marts from the VEE layer (per meter and day), so a
+        # mart whose quantities or tce went wrong consistently across marts (×10, ×2) is caught, and each
+        # energy row's tce against quantity × coefficient (GB/T 2589: the meter's measured coefficient
+        # where it declares one, else the energy type's), both values, relative to the row's size.
+        Check(
+            "energy_marts_reconcile_with_vee",
+            "marts",
+            "blocking",
+            "per enterprise, month and energy type: quantity = Σ boundary meter-days of the VEE layer (in − out)",
+            query="select e.region_code, f.enterprise_id, f.month, f.energy_code, "
+            "abs(f.quantity - coalesce(v.quantity, 0)) / greatest(1, abs(f.quantity)) as relative_difference "
+            "from marts.fct_enterprise_energy_monthly f join marts.dim_enterprise e using (enterprise_id) "
+            "left join (select d.enterprise_id, date_trunc('month', d.local_date)::date as month, "
+            "m.energy_code, sum(case when m.direction = 'out' then -1 else 1 end * d.consumption) as quantity "
+            "from intermediate.int_meter_daily d join staging.stg_raw__meters m using (enterprise_id, meter_id) "
+            "where m.scope = 'boundary' group by 1, 2, 3) v using (enterprise_id, month, energy_code) "
+            f"where true {mf.replace('month', 'f.month')}",
+            region_column="region_code",
+            index_columns=("enterprise_id", "month", "energy_code"),
+            expectations=(_between("relative_difference", 0, 1e-6),),
+        ),
+        Check(
+            "tce_is_quantity_times_coefficient",
+            "marts",
+            "blocking",
+            "per enterprise, month and energy type: tce = Σ meter quantity × standard-coal coefficient ÷ 1000",
+            query="select e.region_code, f.enterprise_id, f.month, f.energy_code, "
+            "abs(f.tce_equivalent - coalesce(v.tce, 0)) / greatest(1, abs(f.tce_equivalent)) as relative_difference "
+            "from marts.fct_enterprise_energy_monthly f join marts.dim_enterprise e using (enterprise_id) "
+            "left join (select d.enterprise_id, date_trunc('month', d.local_date)::date as month, "
+            "m.energy_code, sum(case when m.direction = 'out' then -1 else 1 end * d.consumption "
+            "* coalesce(m.coefficient_kgce * 1.0 / nullif(m.unit_factor, 0), t.coefficient_kgce_per_unit)) "
+            "/ 1000.0 as tce "
+            "from intermediate.int_meter_daily d join staging.stg_raw__meters m using (enterprise_id, meter_id) "
+            "join reference.energy_types t using (energy_code) "
+            "where m.scope = 'boundary' group by 1, 2, 3) v using (enterprise_id, month, energy_code) "
+            f"where true {mf.replace('month', 'f.month')}",
+            region_column="region_code",
+            index_columns=("enterprise_id", "month", "energy_code"),
+            expectations=(_between("relative_difference", 0, 1e-6),),
+        ),
+        Check(
+            "energy_within_plausibility_bounds",
+            "marts",
+            "blocking",
+            "per enterprise, month and energy type: |quantity| within the plausible maximum (seed plausibility_bounds)",
+            query="select e.region_code, f.enterprise_id, f.month, f.energy_code, "
+            "abs(f.quantity) / b.max_enterprise_month_quantity as share_of_bound "
+            "from marts.fct_enterprise_energy_monthly f join marts.dim_enterprise e using (enterprise_id) "
+            "join reference.plausibility_bounds b using (energy_code) "
+            f"where true {mf.replace('month', 'f.month')}",
+            region_column="region_code",
+            index_columns=("enterprise_id", "month", "energy_code"),
+            expectations=(_between("share_of_bound", 0, 1),),
+        ),
         # ---------------------------------------------------------------- marts (warnings: enterprises' data)
         Check(
             "enterprise_completeness_90",

@@ -14,6 +14,7 @@ import contextlib
 import gzip
 import hashlib
 import io
+import json
 import time
 import zlib
 from collections.abc import Callable
@@ -109,15 +110,45 @@ def discover(root: Path) -> tuple[list[tuple[Path, str, str]], list[BatchResult]
     return found, ignored
 
 
-def owner_of(path: Path, root: Path) -> str | None:
-    """A file under <landing>/<enterprise_id>/ belongs to that enterprise (nearest such folder)."""
+def display_name(name: str) -> str:
+    """A path as text that can be stored and shown: names that are not UTF-8 (what unzip makes of a
+    Windows zip) are read as GB18030, else their undecodable bytes are spelled out."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "surrogateescape")
+        try:
+            return raw.decode("gb18030")
+        except UnicodeDecodeError:
+            return raw.decode("utf-8", "backslashreplace")
+
+
+def ownership(path: Path, root: Path) -> tuple[str | None, str | None]:
+    """(owner, refusal). A file belongs to the enterprise named by the FIRST folder under the landing
+    root (`<landing>/<enterprise_id>/…`), or by the root itself when the root is such a folder (or the
+    folder of the one file given). A credit-code folder deeper down is refused: enterprise A may not
+    place files for B under `A/B/`, and a file is never credited to the nearest folder."""
     root = root.resolve()
-    for parent in path.resolve().parents:
-        if uscc.is_valid(parent.name):
-            return parent.name
-        if parent == root or parent == root.parent:
-            break
-    return None
+    path = path.resolve()
+    base = root.parent if root.is_file() else root
+    parts = path.relative_to(base).parts[:-1] if path.is_relative_to(base) else ()
+    owner = base.name if uscc.is_valid(base.name) else None
+    if owner is None and parts and uscc.is_valid(parts[0]):
+        owner, parts = parts[0], parts[1:]
+    deeper = [p for p in parts if uscc.is_valid(p)]
+    if deeper:
+        return owner, (
+            f"folder {deeper[0]} lies below {'/'.join(path.relative_to(base).parts[:-1][:1]) or base.name}: a file "
+            "belongs to the enterprise of the first folder under the landing root, so files of an enterprise "
+            f"go to <landing>/{deeper[0]}/ itself"
+        )
+    return owner, None
+
+
+def owner_of(path: Path, root: Path) -> str | None:
+    """The enterprise a file belongs to (see `ownership`)."""
+    return ownership(path, root)[0]
 
 
 # ---------------------------------------------------------------- context from the warehouse
@@ -136,8 +167,8 @@ def load_context(conn: psycopg.Connection, reference: Reference, owner: str | No
     }
     rows = conn.execute(
         sql.SQL(
-            "SELECT DISTINCT ON (enterprise_id, meter_id) enterprise_id, meter_id, energy_code, reading_type, timezone "
-            "FROM raw.meters {} ORDER BY enterprise_id, meter_id, batch_id DESC, row_number DESC"
+            "SELECT DISTINCT ON (enterprise_id, meter_id) enterprise_id, meter_id, energy_code, reading_type, timezone, "
+            "multiplier::float8 FROM raw.meters {} ORDER BY enterprise_id, meter_id, batch_id DESC, row_number DESC"
         ).format(where),
         params,
     ).fetchall()
@@ -149,6 +180,7 @@ def load_context(conn: psycopg.Connection, reference: Reference, owner: str | No
             "energy_code": pl.String,
             "reading_type": pl.String,
             "timezone": pl.String,
+            "multiplier": pl.Float64,
         },
         orient="row",
     )
@@ -166,6 +198,51 @@ def _copy_frame(cur: psycopg.Cursor, table: str, columns: list[str], frame: pl.D
         buf = io.BytesIO()
         frame.select(columns).write_csv(buf, include_header=False)
         copy.write(buf.getvalue())
+
+
+def _repeats_of_rejected_rows(
+    rejects: pl.DataFrame, duplicates: pl.DataFrame, dups: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A repeat of a row that was rejected is rejected too (pointing at the row it repeats), not a
+    skipped duplicate: quarantine.duplicate_rows then only ever holds repeats of accepted rows, whose
+    keys are valid, and the alert layer never meets a malformed key there."""
+    first = rejects.select(
+        pl.col("row_number").alias("first_row_number"), "field", "value", pl.col("reason").alias("_first_reason")
+    ).unique("first_row_number", keep="first")
+    hit = duplicates.join(first, on="first_row_number", how="inner")
+    if hit.is_empty():
+        return rejects, duplicates
+    raw = dups.select(pl.col(ROW).alias("row_number"), "raw_row")
+    moved = hit.join(raw, on="row_number", how="left").select(
+        "row_number",
+        "field",
+        "value",
+        (
+            pl.lit("repeats row ")
+            + pl.col("first_row_number").cast(pl.String)
+            + pl.lit(", which was rejected: ")
+            + pl.col("_first_reason")
+        ).alias("reason"),
+        "raw_row",
+        pl.col("enterprise_id").cast(pl.String),
+    )
+    return (
+        pl.concat([rejects, moved.select(rejects.columns)], how="vertical_relaxed"),
+        duplicates.join(hit.select("row_number"), on="row_number", how="anti"),
+    )
+
+
+def _storable(column: str, limit: int) -> pl.Expr:
+    """A quarantined text as PostgreSQL can hold it: NUL bytes spelled out, cut to `limit` characters
+    (the cut says the original length), so a 52 MB rejected value costs a line, not the batch."""
+    c = pl.col(column).str.replace_all("\x00", "\\x00", literal=True)
+    n = c.str.len_chars()
+    return (
+        pl.when(n > limit)
+        .then(c.str.slice(0, limit) + pl.lit("… (") + n.cast(pl.String) + pl.lit(" characters)"))
+        .otherwise(c)
+        .alias(column)
+    )
 
 
 def _reading_months(valid: pl.DataFrame) -> set:
@@ -220,6 +297,7 @@ def load_parsed(
     owner: str | None = None,
     reference: Reference | None = None,
     before_commit: Callable[[psycopg.Connection, int], None] | None = None,
+    revalidates: int | None = None,
 ) -> BatchResult:
     """Validate a batch and load it in one transaction (see module doc).
 
@@ -266,8 +344,19 @@ def load_parsed(
                     "tuple",
                     cur.execute(
                         "INSERT INTO audit.ingest_batches (source, source_name, entity, content_sha256, size_bytes, "
-                        "owner_enterprise_id, status) VALUES (%s, %s, %s, %s, %s, %s, 'loading') RETURNING batch_id",
-                        (source, source_name, entity_name, sha256, size_bytes, owner),
+                        "owner_enterprise_id, status, encoding, header, revalidates_batch) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, 'loading', %s, %s, %s) RETURNING batch_id",
+                        (
+                            source,
+                            source_name,
+                            entity_name,
+                            sha256,
+                            size_bytes,
+                            owner,
+                            getattr(parsed, "encoding", None),
+                            json.dumps(parsed.header, ensure_ascii=False) if isinstance(parsed, Lines) else None,
+                            revalidates,
+                        ),
                     ).fetchone(),
                 )[0]
             except psycopg.errors.UniqueViolation:
@@ -313,6 +402,8 @@ def load_parsed(
                     )
                     copy.write(buf.getvalue())
             all_rejects = pl.concat(rejects) if rejects else None
+            if all_rejects is not None and duplicates.height:
+                all_rejects, duplicates = _repeats_of_rejected_rows(all_rejects, duplicates, dups)
             n_rej, n_dup = (all_rejects.height if all_rejects is not None else 0), duplicates.height
             if n_loaded + n_rej + n_dup != parsed.rows_read:
                 raise AssertionError(
@@ -326,7 +417,12 @@ def load_parsed(
                     "quarantine.rejected_rows",
                     REJECT_COLUMNS,
                     all_rejects.sort("row_number").with_columns(
-                        pl.col("raw_row").str.slice(0, 4000), *[pl.lit(v).alias(k) for k, v in stamp.items()]
+                        _storable("raw_row", 4000),
+                        _storable("value", 1000),
+                        _storable("reason", 2000),
+                        _storable("field", 200),
+                        _storable("enterprise_id", 64),
+                        *[pl.lit(v).alias(k) for k, v in stamp.items()],
                     ),
                 )
             if n_dup:
@@ -365,7 +461,9 @@ def already_loaded(url: str, sha256: str) -> bool:
     with psycopg.connect(url) as conn:
         return (
             conn.execute(
-                "SELECT 1 FROM audit.ingest_batches WHERE source = 'file' AND content_sha256 = %s", (sha256,)
+                "SELECT 1 FROM audit.ingest_batches WHERE source = 'file' AND content_sha256 = %s "
+                "AND status <> 'failed'",
+                (sha256,),
             ).fetchone()
             is not None
         )
@@ -397,30 +495,112 @@ def read_feed_file(path: Path, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
     return out.getvalue()
 
 
-def ingest_file(
-    url: str, path: Path, *, source_name: str, entity_name: str, owner: str | None, reference: Reference | None = None
+def record_failure(
+    url: str,
+    *,
+    source: str,
+    source_name: str,
+    entity_name: str,
+    sha256: str,
+    size_bytes: int,
+    owner: str | None,
+    reason: str,
+    encoding: str | None = None,
 ) -> BatchResult:
+    """A file or page that could not be loaded at all becomes a failed batch in the ledger with its
+    reason (no rows: 0 = 0 + 0 + 0), so the failure is visible and the run goes on with the next one.
+    A failed file is tried again on the next run (a fix in the platform may let it load); the same
+    content failing again updates its failed row (attempts, latest reason) instead of adding one."""
+    from .parse import printable
+
+    reason = printable(reason, 2000)
+    source_name = printable(display_name(source_name), 1000)
+    batch_id = None
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = None
+            if source == "file":
+                row = conn.execute(
+                    "UPDATE audit.ingest_batches SET failure_reason = %s, attempts = attempts + 1, "
+                    "finished_at = clock_timestamp(), source_name = %s WHERE source = 'file' "
+                    "AND content_sha256 = %s AND status = 'failed' RETURNING batch_id",
+                    (reason, source_name, sha256),
+                ).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "INSERT INTO audit.ingest_batches (source, source_name, entity, content_sha256, size_bytes, "
+                    "owner_enterprise_id, status, failure_reason, encoding, finished_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, 'failed', %s, %s, clock_timestamp()) RETURNING batch_id",
+                    (source, source_name, entity_name, sha256, size_bytes, owner, reason, encoding),
+                ).fetchone()
+            batch_id = row[0]
+    except psycopg.Error as exc:  # the database itself is unreachable: report, nothing to record into
+        reason = f"{reason} (and the failure could not be recorded: {type(exc).__name__})"
+    return BatchResult(source_name, entity_name, "failed", batch_id, sha256, message=reason)
+
+
+def ingest_file(
+    url: str,
+    path: Path,
+    *,
+    source_name: str,
+    entity_name: str,
+    owner: str | None,
+    reference: Reference | None = None,
+    refusal: str | None = None,
+) -> BatchResult:
+    """Load one file as one batch. Whatever goes wrong with this file (unreadable content, a refused
+    folder, a failure of the platform's own code) becomes a failed batch with its reason: it never
+    stops the files after it."""
+    source_name = display_name(source_name)
     try:
         data = read_feed_file(path)
     except FeedFileError as exc:
-        return BatchResult(source_name, entity_name, "failed", message=str(exc))
+        raw = path.read_bytes()
+        return record_failure(
+            url,
+            source="file",
+            source_name=source_name,
+            entity_name=entity_name,
+            sha256=sha256_of(raw),
+            size_bytes=len(raw),
+            owner=owner,
+            reason=str(exc),
+        )
     digest = sha256_of(data)
     if already_loaded(url, digest):
         return BatchResult(source_name, entity_name, "skipped", sha256=digest, message="already loaded (same content)")
-    fields = contract.entity(entity_name).field_names
-    is_jsonl = contract.feed_suffix(path) == ".jsonl"
-    parsed = parse_jsonl(data, fields) if is_jsonl else split_lines(data, fields)
-    return load_parsed(
-        url,
-        parsed,
-        entity_name=entity_name,
+    failed = dict(
         source="file",
         source_name=source_name,
+        entity_name=entity_name,
         sha256=digest,
         size_bytes=len(data),
         owner=owner,
-        reference=reference,
     )
+    if refusal:
+        return record_failure(url, **failed, reason=refusal)
+    try:
+        fields = contract.entity(entity_name).field_names
+        is_jsonl = contract.feed_suffix(path) == ".jsonl"
+        parsed = parse_jsonl(data, fields) if is_jsonl else split_lines(data, fields)
+        if parsed.unreadable:
+            return record_failure(url, **failed, reason=parsed.file_error, encoding=parsed.encoding)
+        return load_parsed(
+            url,
+            parsed,
+            entity_name=entity_name,
+            source="file",
+            source_name=source_name,
+            sha256=digest,
+            size_bytes=len(data),
+            owner=owner,
+            reference=reference,
+        )
+    except psycopg.OperationalError:
+        raise  # the database is gone: no later file can load either
+    except Exception as exc:  # noqa: BLE001 - recorded as a failed batch; the run goes on
+        return record_failure(url, **failed, reason=f"could not be loaded: {type(exc).__name__}: {exc}")
 
 
 def ingest_path(url: str, path: Path | str, *, progress: Callable[[BatchResult], None] | None = None) -> IngestSummary:
@@ -434,11 +614,110 @@ def ingest_path(url: str, path: Path | str, *, progress: Callable[[BatchResult],
         summary.add(item)
     reference = load_reference()
     for p, rel, ent in files:
-        result = ingest_file(url, p, source_name=rel, entity_name=ent, owner=owner_of(p, root), reference=reference)
+        owner, refusal = ownership(p, root)
+        result = ingest_file(
+            url, p, source_name=rel, entity_name=ent, owner=owner, reference=reference, refusal=refusal
+        )
         summary.add(result)
         if progress:
             progress(result)
+    if any(b.status == "loaded" and b.entity in contract.REGISTRIES and b.rows_loaded for b in summary.batches):
+        for result in revalidate_waiting(url, reference):
+            summary.add(result)
+            if progress:
+                progress(result)
     return summary
+
+
+WAITING_FOR_REGISTRY = ("unknown meter%", "unknown enterprise%")  # reasons (LIKE) of rows that wait
+
+
+def revalidate_waiting(url: str, reference: Reference | None = None) -> list[BatchResult]:
+    """Rows rejected only because their enterprise or meter was not yet in the registry, whose
+    enterprise or meter is there now, are validated again and loaded: one new batch per original
+    batch (source 'revalidation', revalidates_batch naming the original, the rows' own row numbers),
+    through the same validation, ledger and quarantine. The original rejected rows stay (the original
+    batch's counts still add up) and point at the batch that took them up (resolved_by_batch), so a
+    row is taken up once; rows failing again for another reason are rejected in the new batch."""
+    with psycopg.connect(url) as conn:
+        waiting = conn.execute(
+            """SELECT r.batch_id, r.row_number, r.raw_row
+                 FROM quarantine.rejected_rows r
+                WHERE r.resolved_by_batch IS NULL AND r.raw_row IS NOT NULL
+                  AND ((r.reason LIKE %s AND EXISTS (SELECT 1 FROM raw.meters m
+                         WHERE m.enterprise_id = r.enterprise_id AND m.meter_id = r.value))
+                    OR (r.reason LIKE %s AND EXISTS (SELECT 1 FROM raw.enterprises e
+                         WHERE e.enterprise_id = r.value)))
+                ORDER BY r.batch_id, r.row_number""",
+            WAITING_FOR_REGISTRY,
+        ).fetchall()
+        if not waiting:
+            return []
+        batches = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                "SELECT batch_id, source, source_name, entity, owner_enterprise_id, header FROM audit.ingest_batches "
+                "WHERE batch_id = ANY(%s)",
+                (sorted({w[0] for w in waiting}),),
+            )
+        }
+    results = []
+    for batch_id in sorted(batches):
+        source, source_name, entity_name, owner, header = batches[batch_id]
+        rows = [(n, raw) for b, n, raw in waiting if b == batch_id and not raw.endswith(" characters)")]
+        if not rows:
+            continue
+        numbers = [n for n, _ in rows]
+        fields = contract.entity(entity_name).field_names
+        if header is not None:  # a CSV file: its lines, split with the file's header
+            parsed = Lines(
+                json.loads(header),
+                pl.DataFrame(
+                    {
+                        ROW: pl.Series(numbers, dtype=pl.Int32),
+                        "raw_row": pl.Series([r for _, r in rows], dtype=pl.String),
+                    }
+                ),
+                len(rows),
+                [],
+            )
+        else:  # JSON lines or an HTTP page: the rows are JSON objects
+            import orjson
+
+            parsed = parse_records([orjson.loads(r) for _, r in rows], fields)
+            parsed.frame = parsed.frame.with_columns(
+                pl.Series(ROW, [numbers[i - 1] for i in parsed.frame[ROW].to_list()], dtype=pl.Int32)
+            )
+
+        def mark(conn: psycopg.Connection, new_batch: int, _orig=batch_id, _numbers=numbers) -> None:
+            done = conn.execute(
+                "UPDATE quarantine.rejected_rows SET resolved_by_batch = %s WHERE batch_id = %s "
+                "AND row_number = ANY(%s) AND resolved_by_batch IS NULL",
+                (new_batch, _orig, _numbers),
+            ).rowcount
+            if done != len(_numbers):  # another process took them up first: this batch rolls back
+                raise RuntimeError(f"rows of batch {_orig} were re-validated concurrently")
+
+        digest = sha256_of(f"revalidate {batch_id} {numbers}".encode())
+        try:
+            results.append(
+                load_parsed(
+                    url,
+                    parsed,
+                    entity_name=entity_name,
+                    source="revalidation",
+                    source_name=f"{source_name} (re-validated: the registry arrived)",
+                    sha256=digest,
+                    size_bytes=sum(len(r) for _, r in rows),
+                    owner=owner,
+                    reference=reference,
+                    before_commit=mark,
+                    revalidates=batch_id,
+                )
+            )
+        except RuntimeError:
+            continue
+    return results
 
 
 def ingest_records(

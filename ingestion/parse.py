@@ -10,6 +10,7 @@ with invalid UTF-8, fall back to per-line handling.
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from dataclasses import dataclass, field
 
 import orjson
@@ -26,6 +27,8 @@ class Parsed:
     rejects: list[dict] = field(default_factory=list)  # row_number, field, value, reason, raw_row
     header: list[str] = field(default_factory=list)
     file_error: str | None = None  # the whole file is unusable (reason); rows_read still counts its lines
+    encoding: str = "utf-8"
+    unreadable: bool = False  # not text at all (sniff): a failed batch, no rows
 
 
 def _reject(row: int, reason: str, raw: str | None, fld: str | None = None, value: str | None = None) -> dict:
@@ -42,25 +45,80 @@ def _empty(columns: list[str]) -> pl.DataFrame:
     )
 
 
-def _decode_lines(data: bytes) -> tuple[list[str], list[int]]:
-    """Lines of the file as text, and the 1-based line numbers whose bytes are not valid UTF-8."""
+# magic numbers of files that are not text at all (a workbook renamed .csv is the common case)
+_NOT_TEXT = (
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook or a zipped folder renamed), not a CSV or JSON lines file"),
+    (b"\xd0\xcf\x11\xe0", "an Office document (an Excel .xls workbook renamed), not a CSV or JSON lines file"),
+    (b"\x1f\x8b", "gzip-compressed data under a name without .gz"),
+    (b"%PDF", "a PDF document, not a CSV or JSON lines file"),
+)
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+MAX_HEADER_CHARS = 16384  # a header of the contract's fields is < 300 characters
+MAX_HEADER_COLUMNS = 256
+
+
+def sniff(data: bytes) -> str | None:
+    """Why a file cannot be read as text at all (the whole file becomes a failed batch), or None.
+
+    UTF-16 ('Unicode text' exports of Excel and Notepad) is refused with its name rather than guessed
+    at: the contract's encodings are UTF-8 and GB18030. A NUL byte in the first line means binary data;
+    NUL bytes further down reject only the rows that hold them."""
+    for magic, why in _NOT_TEXT:
+        if data.startswith(magic):
+            return f"file is {why}"
+    head = data[:4096]
+    if head.startswith(UTF16_BOMS) or (len(head) >= 4 and head[1:4:2] == b"\x00\x00" and head[0:1] != b"\x00"):
+        return "file is UTF-16 text ('Unicode text' export): save it as CSV UTF-8 (or GB18030) and send it again"
+    first_line = head.split(b"\n", 1)[0]
+    if b"\x00" in first_line:
+        return "file is binary data (NUL bytes in its first line), not a CSV or JSON lines file"
+    return None
+
+
+def decode(data: bytes) -> tuple[str, str, list[int]]:
+    """(text, encoding, 1-based line numbers not decodable): UTF-8 (BOM tolerated) when the whole file
+    is valid UTF-8, else GB18030 (Chinese Excel exports) when the whole file is valid GB18030, judged
+    per file so that a GBK name whose bytes happen to be valid UTF-8 is not read as mojibake; else
+    UTF-8 line by line with the undecodable lines rejected."""
     if data.startswith(BOM):
         data = data[len(BOM) :]
     try:
-        text = data.decode("utf-8")
-        bad: list[int] = []
-        lines = text.split("\n")
+        return data.decode("utf-8"), "utf-8", []
     except UnicodeDecodeError:
-        lines, bad = [], []
-        for i, raw in enumerate(data.split(b"\n"), start=1):
-            try:
-                lines.append(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                lines.append(raw.decode("utf-8", errors="replace"))
-                bad.append(i)
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030", []
+    except UnicodeDecodeError:
+        pass
+    lines, bad = [], []
+    for i, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(raw.decode("utf-8", errors="replace"))
+            bad.append(i)
+    return "\n".join(lines), "utf-8 (invalid lines rejected)", bad
+
+
+def _decode_lines(data: bytes) -> tuple[list[str], list[int], str]:
+    """Lines of the file as text, the 1-based line numbers that could not be decoded, the encoding."""
+    text, encoding, bad = decode(data)
+    lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # final newline
-    return lines, bad
+    return lines, bad, encoding
+
+
+def printable(text: str | None, limit: int = 4000) -> str | None:
+    """A value as it can be stored and shown: NUL bytes spelled out (PostgreSQL text cannot hold them),
+    cut to `limit` characters with the original length said."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if len(text) > limit:
+        text = text[:limit] + f"… ({len(text)} characters)"
+    return text
 
 
 @dataclass
@@ -72,19 +130,38 @@ class Lines:
     rows_read: int
     rejects: list[dict]
     file_error: str | None = None
+    encoding: str = "utf-8"
+    unreadable: bool = False
+
+
+def _no_lines() -> pl.DataFrame:
+    return pl.DataFrame({ROW: pl.Series([], dtype=pl.Int32), "raw_row": pl.Series([], dtype=pl.String)})
+
+
+def _header(line: str) -> tuple[list[str], str | None]:
+    """The column names of a header line, or why it is not one."""
+    line = line.rstrip("\r")
+    if len(line) > MAX_HEADER_CHARS:
+        return [], f"header line has {len(line)} characters (at most {MAX_HEADER_CHARS}): not a feed header"
+    if "\x00" in line:
+        return [], "header line holds a NUL byte: binary data, not a feed header"
+    try:
+        names = [h.strip() for h in next(csv.reader([line]))]
+    except csv.Error as exc:  # e.g. a bare carriage return inside the header
+        return [], f"header line is not valid CSV: {exc}"
+    if len(names) > MAX_HEADER_COLUMNS:
+        return [], f"header has {len(names)} columns (at most {MAX_HEADER_COLUMNS})"
+    return names, None
 
 
 def split_lines(data: bytes, contract_fields: tuple[str, ...]) -> Lines:
-    lines, bad_encoding = _decode_lines(data)
+    unreadable = sniff(data)
+    if unreadable:
+        return Lines([], _no_lines(), 0, [], unreadable, "binary", True)
+    lines, bad_encoding, encoding = _decode_lines(data)
     if not lines:
-        return Lines(
-            [],
-            pl.DataFrame({ROW: pl.Series([], dtype=pl.Int32), "raw_row": pl.Series([], dtype=pl.String)}),
-            0,
-            [],
-            "empty file: no header line",
-        )
-    header = [h.strip() for h in next(csv.reader([lines[0].rstrip("\r")]))]
+        return Lines([], _no_lines(), 0, [], "empty file: no header line", encoding)
+    header, header_error = _header(lines[0])
     frame = (
         pl.DataFrame({"raw_row": pl.Series(lines[1:], dtype=pl.String)})
         .with_columns(  # typed: may be header-only
@@ -95,24 +172,34 @@ def split_lines(data: bytes, contract_fields: tuple[str, ...]) -> Lines:
     )
     frame = frame.filter(pl.col("raw_row").str.strip_chars() != "")  # blank lines are not rows
     rows_read = frame.height
-    unknown = [h for h in header if h not in contract_fields]
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if unknown or dupes or not header:
-        reason = (
+    known = set(contract_fields)
+    unknown = [printable(h, 100) for h in header if h not in known][:20]
+    dupes = sorted(h for h, n in Counter(header).items() if n > 1)
+    if header_error or unknown or dupes or not header:
+        reason = header_error or (
             f"header has columns not in feed contract v1: {', '.join(unknown)}"
             if unknown
             else f"header repeats columns: {', '.join(dupes)}"
+            if dupes
+            else "empty header line"
         )
         every_row = [_reject(r, reason, raw[:2000]) for r, raw in frame.iter_rows()]
-        return Lines(header, frame.clear(), rows_read, every_row, reason)
+        return Lines(header if not header_error else [], frame.clear(), rows_read, every_row, reason, encoding)
     rejects: list[dict] = []
     if bad_encoding:
         bad = pl.Series(bad_encoding, dtype=pl.Int32)
         rejects = [
-            _reject(r, "row is not valid UTF-8", raw) for r, raw in frame.filter(pl.col(ROW).is_in(bad)).iter_rows()
+            _reject(r, "row is not valid UTF-8 or GB18030", raw)
+            for r, raw in frame.filter(pl.col(ROW).is_in(bad)).iter_rows()
         ]
         frame = frame.filter(~pl.col(ROW).is_in(bad))
-    return Lines(header, frame, rows_read, rejects)
+    has_nul = pl.col("raw_row").str.contains("\x00", literal=True)
+    if frame.select(has_nul.any()).item():
+        rejects += [
+            _reject(r, "row holds a NUL byte (binary data)", raw) for r, raw in frame.filter(has_nul).iter_rows()
+        ]
+        frame = frame.filter(~has_nul)
+    return Lines(header, frame, rows_read, rejects, None, encoding)
 
 
 def split_fields(
@@ -178,9 +265,17 @@ def parse_csv(data: bytes, contract_fields: tuple[str, ...]) -> Parsed:
     """The whole file at once (the loader streams split_fields by slices instead)."""
     lines = split_lines(data, contract_fields)
     if lines.file_error:
-        return Parsed(_empty(list(contract_fields)), lines.rows_read, lines.rejects, lines.header, lines.file_error)
+        return Parsed(
+            _empty(list(contract_fields)),
+            lines.rows_read,
+            lines.rejects,
+            lines.header,
+            lines.file_error,
+            lines.encoding,
+            lines.unreadable,
+        )
     frame, rejects = split_fields(lines.frame, lines.header, contract_fields)
-    return Parsed(frame.sort(ROW), lines.rows_read, lines.rejects + rejects, lines.header)
+    return Parsed(frame.sort(ROW), lines.rows_read, lines.rejects + rejects, lines.header, None, lines.encoding)
 
 
 def _with_all_columns(frame: pl.DataFrame, contract_fields: tuple[str, ...]) -> pl.DataFrame:
@@ -224,10 +319,17 @@ def parse_records(records: list, contract_fields: tuple[str, ...], first_row: in
                 )
             )
             continue
+        values = {c: _as_text(rec.get(c)) for c in contract_fields}
+        nul = next((c for c, v in values.items() if v is not None and "\x00" in v), None)
+        if nul is not None:
+            rejects.append(
+                _reject(i, "field holds a NUL byte (binary data)", orjson.dumps(rec).decode(), nul, values[nul])
+            )
+            continue
         rows.append(i)
         raws.append(orjson.dumps(rec).decode())
         for c in contract_fields:
-            cols[c].append(_as_text(rec.get(c)))
+            cols[c].append(values[c])
     frame = pl.DataFrame(
         {
             ROW: pl.Series(rows, dtype=pl.Int32),
@@ -245,7 +347,10 @@ class _BadLine(ValueError):
 
 
 def parse_jsonl(data: bytes, contract_fields: tuple[str, ...]) -> Parsed:
-    lines, bad_encoding = _decode_lines(data)
+    unreadable = sniff(data)
+    if unreadable:
+        return Parsed(_empty(list(contract_fields)), 0, [], list(contract_fields), unreadable, "binary", True)
+    lines, bad_encoding, encoding = _decode_lines(data)
     bad = set(bad_encoding)
     records, numbers = [], []
     pre_rejects = []
@@ -253,7 +358,7 @@ def parse_jsonl(data: bytes, contract_fields: tuple[str, ...]) -> Parsed:
         if not line.strip():
             continue
         if i in bad:
-            pre_rejects.append(_reject(i, "row is not valid UTF-8", line))
+            pre_rejects.append(_reject(i, "row is not valid UTF-8 or GB18030", line))
             continue
         try:
             records.append(orjson.loads(line))
@@ -272,7 +377,13 @@ def parse_jsonl(data: bytes, contract_fields: tuple[str, ...]) -> Parsed:
     )
     for rej in parsed.rejects:
         rej["row_number"] = numbers[rej["row_number"] - 1]
-    return Parsed(frame, parsed.rows_read + len(pre_rejects), pre_rejects + parsed.rejects, list(contract_fields))
+    return Parsed(
+        frame,
+        parsed.rows_read + len(pre_rejects),
+        pre_rejects + parsed.rejects,
+        list(contract_fields),
+        encoding=encoding,
+    )
 
 
 def parse_bytes(data: bytes, suffix: str, contract_fields: tuple[str, ...]) -> Parsed:

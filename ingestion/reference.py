@@ -6,7 +6,7 @@ The dbt seeds are the single source: ingestion reads the same CSV files dbt load
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -24,6 +24,12 @@ class Reference:
     conversions: dict[tuple[str, str], float]  # (from_unit, to_unit) -> factor
     products: dict[str, str]  # product_code -> unit
     pilot_prefixes: tuple[tuple[str, str], ...]  # (match_prefix, pilot_region_code), longest first
+    # energy_code -> largest plausible |reading| after unit conversion and multiplier (canonical unit)
+    max_reading_quantity: dict[str, float] = field(default_factory=dict)
+    limits: dict[str, float] = field(default_factory=dict)  # door_limits seed: limit_name -> value
+
+    def limit(self, name: str) -> float:
+        return self.limits[name]
 
     def convertible(self, unit: str, energy_code: str) -> bool:
         target = self.canonical_unit.get(energy_code)
@@ -45,10 +51,14 @@ def load_reference(seeds_dir: Path = SEEDS_DIR) -> Reference:
     conv = read_seed("unit_conversions", seeds_dir)
     products = read_seed("products", seeds_dir)
     regions = read_seed("regions", seeds_dir)
+    bounds = read_seed("plausibility_bounds", seeds_dir)
+    limits = read_seed("door_limits", seeds_dir)
     prefixes = sorted(((r["match_prefix"], r["pilot_region_code"]) for r in regions), key=lambda p: -len(p[0]))
     return Reference(
         canonical_unit={r["energy_code"]: r["canonical_unit"] for r in energy},
         conversions={(r["from_unit"], r["to_unit"]): float(r["factor"]) for r in conv},
         products={r["product_code"]: r["unit"] for r in products},
         pilot_prefixes=tuple(prefixes),
+        max_reading_quantity={r["energy_code"]: float(r["max_reading_quantity"]) for r in bounds},
+        limits={r["limit_name"]: float(r["value"]) for r in limits},
     )

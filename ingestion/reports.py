@@ -24,7 +24,8 @@ _QUERY = """
 SELECT 'rejected' AS kind, r.source_name, r.entity, r.row_number, r.field, r.value, r.reason, r.raw_row,
        r.batch_id, r.rejected_at
   FROM quarantine.rejected_rows r JOIN audit.ingest_batches b USING (batch_id)
- WHERE r.enterprise_id = %(id)s OR (r.enterprise_id IS NULL AND b.owner_enterprise_id = %(id)s)
+ WHERE coalesce(b.owner_enterprise_id, r.enterprise_id) = %(id)s  -- rows of A's own feed go to A's report
+   AND r.resolved_by_batch IS NULL  -- re-validated and loaded once the registry arrived: no longer an error
 UNION ALL
 SELECT 'duplicate', d.source_name, d.entity, d.row_number, NULL, d.natural_key,
        'exact duplicate of row ' || d.first_row_number || ' of the same file or batch: skipped', NULL,

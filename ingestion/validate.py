@@ -10,7 +10,8 @@ batch are separated out, each pointing at the row it repeats.
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -44,6 +45,8 @@ class Context:
     known_meters: pl.DataFrame  # enterprise_id, meter_id, energy_code, reading_type[, timezone] (latest registry state)
     owner_enterprise_id: str | None = None
     source_name: str = ""
+    # the platform's clock: facts may not end (or be sent) later than this plus the door's tolerance
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
 @dataclass
@@ -78,9 +81,16 @@ def normalise_timestamp(col: str) -> pl.Expr:
     return local + off
 
 
-def _field_checks(ent: Entity) -> list[tuple[str, pl.Expr, str | pl.Expr]]:
-    """(field, failing-condition, reason) in the order rules are reported."""
+_OFFSET_RE = r"([+-])(\d{2}):?(\d{2})$"
+
+
+def _field_checks(ent: Entity, ref: Reference) -> list[tuple[str, pl.Expr, str | pl.Expr]]:
+    """(field, failing-condition, reason) in the order rules are reported. Bounds come from the
+    door_limits seed (magnitudes, years, UTC offsets)."""
     checks: list[tuple[str, pl.Expr, str | pl.Expr]] = []  # field, failing rows, reason (text or per row)
+    max_abs = ref.limits.get("max_abs_number", 1e15)
+    y0, y1 = int(ref.limits.get("earliest_year", 1900)), int(ref.limits.get("latest_year", 2199))
+    max_offset = ref.limits.get("max_utc_offset_minutes", 840)
     for f in ent.fields:
         c = pl.col(f.name)
         present = c.is_not_null()
@@ -89,6 +99,7 @@ def _field_checks(ent: Entity) -> list[tuple[str, pl.Expr, str | pl.Expr]]:
         if f.type == "number":
             num = c.cast(pl.Float64, strict=False)
             checks.append((f.name, present & (num.is_null() | num.is_nan() | num.is_infinite()), "not a number"))
+            checks.append((f.name, present & (num.abs() > max_abs), f"beyond ±{max_abs:g}: not a plausible number"))
             if f.minimum is not None:
                 checks.append((f.name, present & (num < f.minimum), f"below minimum {f.minimum:g}"))
             if f.exclusive_minimum is not None:
@@ -104,13 +115,24 @@ def _field_checks(ent: Entity) -> list[tuple[str, pl.Expr, str | pl.Expr]]:
                 checks.append((f.name, present & ~c.is_in(list(f.enum)), f"not one of {', '.join(f.enum)}"))
             if f.format == "date-time":
                 checks.append((f.name, pl.col(f"_why_{f.name}").is_not_null(), pl.col(f"_why_{f.name}")))
-            elif f.format == "date":
+                year = pl.col(dt_col(f.name)).dt.year()
+                checks.append((f.name, present & ((year < y0) | (year > y1)), f"year outside {y0}–{y1}"))
+                off = pl.col(f"_ts_{f.name}").str.extract_groups(_OFFSET_RE)
+                minutes = off.struct.field("2").cast(pl.Int32, strict=False) * 60 + off.struct.field("3").cast(
+                    pl.Int32, strict=False
+                )
                 checks.append(
                     (
                         f.name,
-                        present & c.str.to_date("%Y-%m-%d", strict=False).is_null(),
-                        "not a valid date (YYYY-MM-DD)",
+                        present & (minutes > max_offset),
+                        f"UTC offset beyond ±{int(max_offset) // 60:02d}:{int(max_offset) % 60:02d}",
                     )
+                )
+            elif f.format == "date":
+                day = c.str.to_date("%Y-%m-%d", strict=False)
+                checks.append((f.name, present & day.is_null(), "not a valid date (YYYY-MM-DD)"))
+                checks.append(
+                    (f.name, present & ((day.dt.year() < y0) | (day.dt.year() > y1)), f"year outside {y0}–{y1}")
                 )
             elif f.pattern:
                 checks.append((f.name, present & ~c.str.contains(f.pattern), "does not match the contract pattern"))
@@ -327,6 +349,11 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
                 "meter_id",
                 pl.col("energy_code").alias("_energy"),
                 pl.col("reading_type").alias("_reading_type"),
+                (
+                    pl.col("multiplier").cast(pl.Float64, strict=False)
+                    if "multiplier" in ctx.known_meters.columns
+                    else pl.lit(None, pl.Float64)
+                ).alias("_multiplier"),
             ),
             on=["enterprise_id", "meter_id"],
             how="left",
@@ -344,6 +371,34 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
                 "period_start",
                 pl.col("period_start").is_not_null() & (start >= end),
                 "period_start is not before period_end",
+            )
+        )
+        tol = timedelta(minutes=ref.limits.get("future_tolerance_minutes", 15))
+        checks.append(
+            (
+                "period_end",
+                end > pl.col(dt_col("sent_at")) + tol,
+                f"period_end is later than sent_at (+{tol.seconds // 60} min): a reading cannot be sent "
+                "before its period ends",
+            )
+        )
+    if ent.name in ("readings", "totals", "production", "economics"):
+        tol = timedelta(minutes=ref.limits.get("future_tolerance_minutes", 15))
+        latest = ctx.now + tol
+        if "period_end" in names:
+            checks.append(
+                (
+                    "period_end",
+                    pl.col(dt_col("period_end")) > latest,
+                    f"period_end is in the future (after the platform's clock {ctx.now:%Y-%m-%dT%H:%M}Z "
+                    f"+{tol.seconds // 60} min)",
+                )
+            )
+        checks.append(
+            (
+                "sent_at",
+                pl.col(dt_col("sent_at")) > latest,
+                f"sent_at is in the future (after the platform's clock {ctx.now:%Y-%m-%dT%H:%M}Z +{tol.seconds // 60} min)",
             )
         )
     if ent.name in ("totals", "production"):
@@ -368,8 +423,9 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
                 "unit": [f for f, _ in ref.conversions],
                 "_canonical": [t for _, t in ref.conversions],
                 "_convertible": [True] * len(ref.conversions),
+                "_factor": list(ref.conversions.values()),
             },
-            schema={"unit": pl.String, "_canonical": pl.String, "_convertible": pl.Boolean},
+            schema={"unit": pl.String, "_canonical": pl.String, "_convertible": pl.Boolean, "_factor": pl.Float64},
         )
         frame = frame.join(pairs, on=["unit", "_canonical"], how="left")
         checks.append(
@@ -377,6 +433,19 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
                 "unit",
                 pl.col("_canonical").is_not_null() & pl.col("_convertible").is_null(),
                 "unit is unknown or not convertible to the energy type's canonical unit",
+            )
+        )
+    if ent.name == "readings" and ref.max_reading_quantity:
+        bound = pl.col("_energy").replace_strict(ref.max_reading_quantity, default=None, return_dtype=pl.Float64)
+        quantity = (
+            pl.col("value").cast(pl.Float64, strict=False) * pl.col("_factor") * pl.col("_multiplier").fill_null(1.0)
+        ).abs()
+        checks.append(
+            (
+                "value",
+                bound.is_not_null() & (quantity > bound),
+                "value (after unit conversion and the meter's multiplier) is beyond the plausible maximum of "
+                "its energy type (seed plausibility_bounds)",
             )
         )
     return frame, checks
@@ -428,7 +497,7 @@ def check(frame: pl.DataFrame, ent: Entity, ctx: Context) -> tuple[pl.DataFrame,
     """Field and entity rules on any slice of a batch: (valid rows to load, rejected rows with reasons)."""
     frame = prepare(frame, ent, ctx)
     cols = frame.columns
-    f = _first_failure(frame, _field_checks(ent))
+    f = _first_failure(frame, _field_checks(ent, ctx.reference))
     ok = f.filter(pl.col("_reason").is_null()).select(cols)
     bad = f.filter(pl.col("_reason").is_not_null()).select(*cols, "_field", "_reason")
     ok, checks = _entity_checks(ent, ok, ctx)

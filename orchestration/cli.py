@@ -44,12 +44,13 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"date must be YYYY-MM-DD, got {text!r}") from None
 
 
-def _warehouse() -> str:
-    from .database import bootstrap, database_url
+def _warehouse(stage: str | None = None) -> str:
+    """The warehouse URI, bootstrapped; with `stage`, its sessions run as that stage's role."""
+    from .database import bootstrap, database_url, stage_url
 
     url = database_url()
     bootstrap(url)
-    return url
+    return stage_url(url, stage) if stage else url
 
 
 # ------------------------------------------------------------------ commands
@@ -168,7 +169,7 @@ def _ingest_summary_line(d: dict) -> str:
 def cmd_ingest(args) -> int:
     from ingestion.loader import ingest_path
 
-    url = _warehouse()
+    url = _warehouse("loader")
 
     def progress(b):
         _say(
@@ -194,7 +195,7 @@ def cmd_pull(args) -> int:
 
     from .settings import Paths
 
-    url = _warehouse()
+    url = _warehouse("loader")
     summary = pull_all(url, Paths.from_env().endpoints_file).to_dict()
     for b in summary["batches"]:
         if b["status"] == "failed":
@@ -210,9 +211,14 @@ def cmd_pull(args) -> int:
 def cmd_errors(args) -> int:
     from ingestion.reports import write_error_report
 
+    from stdnum.cn import uscc
+
     from .settings import Paths
 
-    url = _warehouse()
+    if not uscc.is_valid(args.enterprise):  # the id names the report file: never a path
+        print(f"--enterprise {args.enterprise!r} is not a valid 统一社会信用代码 (credit code)", file=sys.stderr)
+        return 2
+    url = _warehouse("loader")
     out = Path(args.out) if args.out else Paths.from_env().ensure().errors / f"{args.enterprise}.csv"
     result = write_error_report(url, args.enterprise, out)
     _emit(
@@ -254,6 +260,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_transform(args) -> int:
+    from .database import stage_url
     from .dbt_env import run_dbt
 
     url = _warehouse()
@@ -264,7 +271,7 @@ def cmd_transform(args) -> int:
         counts[str(r.status)] = counts.get(str(r.status), 0) + 1
     from .lib.forecasting import run_forecasts
 
-    forecasts = run_forecasts(url)
+    forecasts = run_forecasts(stage_url(url, "transformer"))
     out = {
         "status": "success",
         "seconds": round(time.perf_counter() - t0, 1),
@@ -280,7 +287,7 @@ def cmd_check(args) -> int:
 
     from .settings import Paths
 
-    url = _warehouse()
+    url = _warehouse("transformer")
     paths = Paths.from_env().ensure()
     report = run_quality_gate(url, docs_dir=paths.quality)
     d = report.to_dict()
@@ -300,11 +307,17 @@ def cmd_export(args) -> int:
     from .lib.export import export_month
     from .settings import Paths
 
+    from .database import stage_url
+
     url = _warehouse()
     paths = Paths.from_env().ensure()
-    quality = run_quality_gate(url, month=args.month, docs_dir=paths.quality)
+    quality = run_quality_gate(stage_url(url, "transformer"), month=args.month, docs_dir=paths.quality)
     result = export_month(
-        url, args.month, paths.outbox, quality=quality, deliver_to=os.environ.get("IEM_NATIONAL_ENDPOINT") or None
+        stage_url(url, "exporter"),
+        args.month,
+        paths.outbox,
+        quality=quality,
+        deliver_to=os.environ.get("IEM_NATIONAL_ENDPOINT") or None,
     )
     for r in result["regions"]:
         _say(
@@ -325,7 +338,7 @@ def cmd_dashboard(args) -> int:
 
     from .settings import Paths
 
-    url = _warehouse()
+    url = _warehouse("exporter")
     out = Paths.from_env().ensure().dashboards / f"{args.month:%Y-%m}"
     pages = render_month(url, args.month, out)
     _emit(

@@ -14,7 +14,7 @@ import subprocess
 import warnings
 from functools import cache
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse, urlunparse
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlparse, urlunparse
 
 import psycopg
 from psycopg import sql
@@ -28,6 +28,36 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR is not set.*")
 EMBEDDED_DATABASE = "iem"
 SCHEMAS = ("raw", "reference", "staging", "intermediate", "marts", "audit", "quarantine")
 ROLES = ("iem_loader", "iem_transformer", "iem_analyst", "iem_exporter")
+# Each stage runs as its own least-privilege role (issue 13): the loader, which handles untrusted
+# content, can write raw/audit/quarantine and read nothing else; dbt, the gate and the forecasts run as
+# the transformer; the export and the dashboards as the exporter; BI logins are members of the analyst.
+STAGE_ROLES = {
+    "loader": "iem_loader",
+    "transformer": "iem_transformer",
+    "exporter": "iem_exporter",
+    "analyst": "iem_analyst",
+}
+
+
+def stage_url(url: str, stage: str) -> str:
+    """The URI `url` whose sessions run as the stage's role (libpq `options=-c role=…`, the same as SET
+    ROLE at connect): every statement of that stage is checked against the role's privileges, not
+    the connecting (administrative) user's. `IEM_STAGE_ROLES=off` turns it off (diagnosis only)."""
+    if os.environ.get("IEM_STAGE_ROLES", "on").lower() == "off":
+        return url
+    role = STAGE_ROLES[stage]
+    u = urlparse(url)
+    query = [(k, v) for k, v in parse_qsl(u.query, keep_blank_values=True) if k != "options"]
+    options = dict(parse_qsl(u.query)).get("options", "")
+    query.append(("options", f"{options} -c role={role}".strip()))
+    return urlunparse(u._replace(query=urlencode(query, quote_via=quote, safe="/")))
+
+
+def stage_role(stage: str) -> str:
+    """The stage's role name ('' when stage roles are off), for dbt's profile."""
+    if os.environ.get("IEM_STAGE_ROLES", "on").lower() == "off":
+        return ""
+    return STAGE_ROLES[stage]
 
 
 def _embedded_server(pgdata: Path):
@@ -56,10 +86,87 @@ def _embedded_server(pgdata: Path):
     return server
 
 
-def _embedded_uri(server, database: str) -> str:
+def _embedded_uri(server, database: str, passfile: Path | None = None) -> str:
     info = server.get_postmaster_info()
     port = f"&port={info.port}" if info.port and info.port != 5432 else ""
-    return f"postgresql://postgres@/{database}?host={info.socket_dir}{port}"
+    secret = f"&passfile={quote(str(passfile), safe='/')}" if passfile else ""
+    return f"postgresql://postgres@/{database}?host={info.socket_dir}{port}{secret}"
+
+
+# Every line of the embedded server's pg_hba.conf authenticates with scram-sha-256 (issue 13): with
+# IEM_DB_PORT the server listens on 127.0.0.1, and initdb's `trust` let any local OS user in as
+# superuser (COPY … TO PROGRAM ran commands as the server's user). The superuser's password is
+# generated once and kept in a libpq password file, mode 0600, under $IEM_HOME/secrets/; every URI the
+# platform hands out names that file (`passfile=`), none carries the password itself.
+HARDENED_HBA = """# IEM (issue 13): every connection authenticates with scram-sha-256; the superuser's password is in
+# $IEM_HOME/secrets/pgpass (mode 0600). BI logins get their own role and password (README).
+local   all   all                  scram-sha-256
+host    all   all   127.0.0.1/32   scram-sha-256
+host    all   all   ::1/128        scram-sha-256
+"""
+
+
+def password_file(pgdata: Path) -> Path:
+    """The libpq password file of the embedded server whose data directory is `pgdata`."""
+    return pgdata.parent / "secrets" / "pgpass"
+
+
+def _read_password(path: Path, user: str = "postgres") -> str | None:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split(":")
+        if len(parts) == 5 and parts[3] == user:
+            return parts[4]
+    return None
+
+
+def _ensure_password_file(path: Path) -> str:
+    """The superuser's password, generated on first use into a file only this OS user can read."""
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    if not path.exists():
+        password = secrets.token_urlsafe(32)  # URL-safe: no ':' or '\\' to escape in the file
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first: use its password
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(f"*:*:*:postgres:{password}\n")
+    os.chmod(path, 0o600)
+    password = _read_password(path)
+    if not password:
+        raise RuntimeError(f"{path}: no password for user postgres in the embedded server's password file")
+    return password
+
+
+def _harden_embedded(server, pgdata: Path) -> Path:
+    """Put scram-sha-256 on every pg_hba line of the embedded server (once), the superuser's password
+    from the password file; returns the password file."""
+    passfile = password_file(pgdata)
+    hba = pgdata / "pg_hba.conf"
+    hardened = hba.read_text(encoding="utf-8").startswith("# IEM (issue 13)")
+    if hardened and not passfile.exists():
+        raise RuntimeError(
+            f"the embedded server at {pgdata} requires a password and its password file {passfile} is missing: "
+            "restore the file (or, as the server's OS user, put `local all all trust` back into pg_hba.conf)"
+        )
+    password = _ensure_password_file(passfile)
+    if not hardened:
+        with psycopg.connect(_embedded_uri(server, "postgres"), autocommit=True) as conn:  # still trust
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(password)))
+            with open(hba, "w", encoding="utf-8") as fh:  # rewrite in place: owner and mode are kept
+                fh.write(HARDENED_HBA)
+            conn.execute("SELECT pg_reload_conf()")
+    return passfile
+
+
+def embedded_cluster_url(pgdata: Path) -> str:
+    """URI of the embedded server's `postgres` database (started and hardened when needed)."""
+    server = _embedded_server(pgdata)
+    return _embedded_uri(server, "postgres", _harden_embedded(server, pgdata))
 
 
 def _strip_driver(url: str) -> str:
@@ -73,12 +180,16 @@ def _resolved_url(explicit: str | None, pgdata: str) -> str:
     if explicit:
         return _strip_driver(explicit)
     server = _embedded_server(Path(pgdata))
-    admin = _embedded_uri(server, "postgres")
+    passfile = _harden_embedded(server, Path(pgdata))
+    admin = _embedded_uri(server, "postgres", passfile)
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)).fetchone()
         if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE)))
-    return _embedded_uri(server, EMBEDDED_DATABASE)
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE)))
+            except psycopg.errors.DuplicateDatabase:  # created concurrently by another process
+                pass
+    return _embedded_uri(server, EMBEDDED_DATABASE, passfile)
 
 
 def database_url() -> str:
@@ -99,8 +210,9 @@ def connection_parts(url: str | None = None) -> dict:
         "host": host,
         "port": u.port or int(q.get("port", ["5432"])[0]),
         "user": u.username or "postgres",
-        "password": u.password or "",
+        "password": unquote(u.password or ""),
         "dbname": (u.path or "/postgres").lstrip("/") or "postgres",
+        "passfile": q.get("passfile", [""])[0],
     }
 
 
@@ -144,6 +256,9 @@ def bootstrap(url: str | None = None) -> None:
 
     url = url or database_url()
     with psycopg.connect(url, autocommit=True) as conn:
+        # one bootstrap at a time per database: concurrent `iem` commands collided in the GRANTs
+        # ("tuple concurrently updated"); the session lock ends with the connection
+        conn.execute("SELECT pg_advisory_lock(hashtext('iem.bootstrap'))")
         for schema in SCHEMAS:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         for role in ROLES:
@@ -153,25 +268,50 @@ def bootstrap(url: str | None = None) -> None:
         grant_privileges(conn)
 
 
+_TRANSFORMER_SCHEMAS = ("reference", "staging", "intermediate", "marts")
+
+
 def grant_privileges(conn: psycopg.Connection) -> None:
-    """Grants per DESIGN §3; the analyst reads marts and reference only."""
+    """Grants per DESIGN §3: the loader writes raw/audit/quarantine (and owns the partitioned readings
+    table, whose monthly partitions it creates); the transformer owns what dbt and the forecasts build
+    and reads raw, audit and quarantine; the exporter reads marts and reference and writes the export
+    ledger; the analyst reads marts and reference only."""
     g = [
         "GRANT USAGE ON SCHEMA raw, audit, quarantine TO iem_loader",
+        "GRANT CREATE ON SCHEMA raw TO iem_loader",
+        "ALTER TABLE raw.readings OWNER TO iem_loader",
         "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA raw, audit, quarantine TO iem_loader",
         "GRANT USAGE, CREATE ON SCHEMA reference, staging, intermediate, marts TO iem_transformer",
-        "GRANT USAGE ON SCHEMA raw, audit TO iem_transformer",
-        "GRANT SELECT ON ALL TABLES IN SCHEMA raw, audit TO iem_transformer",
+        "GRANT USAGE ON SCHEMA raw, audit, quarantine TO iem_transformer",
+        "GRANT SELECT ON ALL TABLES IN SCHEMA raw, audit, quarantine TO iem_transformer",
         "GRANT USAGE ON SCHEMA marts, reference TO iem_analyst",
         "GRANT SELECT ON ALL TABLES IN SCHEMA marts, reference TO iem_analyst",
         "ALTER DEFAULT PRIVILEGES IN SCHEMA marts GRANT SELECT ON TABLES TO iem_analyst",
         "ALTER DEFAULT PRIVILEGES IN SCHEMA reference GRANT SELECT ON TABLES TO iem_analyst",
+        "ALTER DEFAULT PRIVILEGES FOR ROLE iem_transformer IN SCHEMA marts, reference "
+        "GRANT SELECT ON TABLES TO iem_analyst, iem_exporter",
         "REVOKE ALL ON SCHEMA raw, audit, quarantine, staging, intermediate FROM iem_analyst",
         "GRANT USAGE ON SCHEMA marts, reference, audit TO iem_exporter",
         "GRANT SELECT ON ALL TABLES IN SCHEMA marts, reference TO iem_exporter",
         "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA audit TO iem_exporter",
     ]
+    # a connecting user that is not a superuser must be able to take the stage roles (and to grant for them)
+    if not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
+        conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.SQL(", ").join(map(sql.Identifier, ROLES))))
     for stmt in g:
         conn.execute(stmt)
+    # what an earlier version built as the connecting user passes to the transformer, which rebuilds it
+    owned = conn.execute(
+        "SELECT c.relkind, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition "
+        "AND pg_get_userbyid(c.relowner) <> 'iem_transformer'",
+        (list(_TRANSFORMER_SCHEMAS),),
+    ).fetchall()
+    kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
+    for kind, schema, name in owned:
+        conn.execute(
+            sql.SQL("ALTER {} {} OWNER TO iem_transformer").format(sql.SQL(kinds[kind]), sql.Identifier(schema, name))
+        )
 
 
 @contextlib.contextmanager

@@ -27,33 +27,51 @@ STAGE_OF_STEP = {
 }
 
 
-def _landing_watermark(landing: Path) -> datetime | None:
+def _future_tolerance() -> timedelta:
+    from ingestion.reference import load_reference
+
+    return timedelta(minutes=load_reference().limits.get("future_tolerance_minutes", 15))
+
+
+def _landing_watermark(landing: Path, now: datetime | None = None) -> datetime | None:
+    """Latest period_end of the readings waiting in landing files, counting only the rows the door will
+    accept as to time: a reading ending after its sent_at or after the clock (plus the tolerance of
+    the door_limits seed) is rejected at ingest, so it neither moves the month nor stops the run."""
+    from datetime import timezone
+
     from ingestion.loader import discover
     from ingestion.validate import TS_FORMAT, normalise_timestamp
 
+    latest_allowed = (now or datetime.now(timezone.utc)) + _future_tolerance()
+    tol = _future_tolerance()
     latest = None
     files, _ = discover(landing)
     for path, _, entity in files:
         if entity != "readings":
             continue
         try:
+            schema = {"period_end": pl.String, "sent_at": pl.String}
             if path.suffix == ".jsonl":
-                frame = pl.read_ndjson(path, ignore_errors=True, schema={"period_end": pl.String})
+                frame = pl.read_ndjson(path, ignore_errors=True, schema=schema)
             else:
                 frame = pl.read_csv(
                     path,
-                    columns=["period_end"],
-                    schema_overrides={"period_end": pl.String},
+                    columns=["period_end", "sent_at"],
+                    schema_overrides=schema,
                     ignore_errors=True,
                     truncate_ragged_lines=True,
                     encoding="utf8-lossy",
                 )
+            parsed = [normalise_timestamp(c).str.to_datetime(TS_FORMAT, strict=False, time_zone="UTC") for c in schema]
+            ts = (
+                frame.select(parsed[0].alias("end"), parsed[1].alias("sent"))
+                .filter((pl.col("end") <= latest_allowed) & (pl.col("end") <= pl.col("sent") + tol))
+                .select(pl.col("end").max())
+                .item()
+            )
         except Exception as exc:  # noqa: BLE001 - a file too broken to scan is still ingested (and quarantined) later
             log.info("watermark scan skipped %s: %s", path, exc)
             continue
-        ts = frame.select(
-            normalise_timestamp("period_end").str.to_datetime(TS_FORMAT, strict=False, time_zone="UTC").max()
-        ).item()
         if ts is not None and (latest is None or ts > latest):
             latest = ts
     return latest
@@ -61,7 +79,9 @@ def _landing_watermark(landing: Path) -> datetime | None:
 
 def _warehouse_watermark(url: str) -> datetime | None:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT max(period_end) FROM raw.readings").fetchone()[0]
+        return conn.execute(
+            "SELECT max(period_end) FROM raw.readings WHERE period_end <= now() + %s", (_future_tolerance(),)
+        ).fetchone()[0]
 
 
 def last_complete_month(watermark: datetime) -> date:

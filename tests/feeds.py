@@ -35,10 +35,12 @@ def reading(
     end: str,
     value: str,
     unit: str = "kWh",
-    sent: str = "2026-01-02T01:00:00+08:00",
+    sent: str | None = None,
     quality: str = "measured",
 ) -> str:
-    return f"{ent},{meter},{start or ''},{end},{value},{unit},{quality},{sent}\n"
+    """One readings CSV line; sent at its period end unless `sent` says otherwise (the door rejects a
+    reading sent before its period ends)."""
+    return f"{ent},{meter},{start or ''},{end},{value},{unit},{quality},{sent or end}\n"
 
 
 READINGS_HEADER = "enterprise_id,meter_id,period_start,period_end,value,unit,quality,sent_at\n"

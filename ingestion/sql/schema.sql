@@ -28,9 +28,20 @@ CREATE TABLE IF NOT EXISTS audit.ingest_batches (
     CONSTRAINT ingest_batches_counts_conserved
         CHECK (rows_read = rows_loaded + rows_quarantined + rows_duplicate)
 );
--- A file's content is loaded exactly once, whatever its name.
-CREATE UNIQUE INDEX IF NOT EXISTS ingest_batches_file_once
-    ON audit.ingest_batches (content_sha256) WHERE source = 'file';
+-- Since issue 13: the encoding a file was read in (utf-8 | gb18030 | …), and for a batch that failed
+-- as a whole (status 'failed': unreadable file, refused folder, page that could not be fetched) its
+-- reason and how many runs tried it.
+ALTER TABLE audit.ingest_batches ADD COLUMN IF NOT EXISTS encoding text;
+ALTER TABLE audit.ingest_batches ADD COLUMN IF NOT EXISTS failure_reason text;
+ALTER TABLE audit.ingest_batches ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 1;
+-- the CSV header of a file batch (JSON array), so rows waiting for their registry can be re-split later;
+-- and for a re-validation batch, the batch whose rejected rows it took up
+ALTER TABLE audit.ingest_batches ADD COLUMN IF NOT EXISTS header text;
+ALTER TABLE audit.ingest_batches ADD COLUMN IF NOT EXISTS revalidates_batch bigint;
+-- A file's content is loaded exactly once, whatever its name; a failed attempt does not count.
+CREATE UNIQUE INDEX IF NOT EXISTS ingest_batches_file_loaded_once
+    ON audit.ingest_batches (content_sha256) WHERE source = 'file' AND status <> 'failed';
+DROP INDEX IF EXISTS audit.ingest_batches_file_once;
 -- A message pushed through the access-end protocol (iem serve) is loaded once per entity, however
 -- often the enterprise re-sends it (the hash covers the enterprise, the entity and the records).
 CREATE UNIQUE INDEX IF NOT EXISTS ingest_batches_push_once
@@ -62,6 +73,12 @@ CREATE TABLE IF NOT EXISTS quarantine.rejected_rows (
     rejected_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS rejected_rows_enterprise ON quarantine.rejected_rows (enterprise_id);
+-- Since issue 13: a row rejected only because its enterprise or meter was not (yet) in the registry is
+-- re-validated when the registry arrives; the batch that then took it up is recorded here (the
+-- rejected row stays, so the original batch's counts still add up).
+ALTER TABLE quarantine.rejected_rows ADD COLUMN IF NOT EXISTS resolved_by_batch bigint;
+CREATE INDEX IF NOT EXISTS rejected_rows_waiting_for_registry ON quarantine.rejected_rows (batch_id)
+    WHERE resolved_by_batch IS NULL AND (reason LIKE 'unknown meter%' OR reason LIKE 'unknown enterprise%');
 CREATE INDEX IF NOT EXISTS rejected_rows_batch ON quarantine.rejected_rows (batch_id);
 
 -- Exact duplicates (same key, value and sent_at) skipped inside one file or batch.

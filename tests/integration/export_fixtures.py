@@ -43,7 +43,12 @@ COMPLETENESS = {STEEL: 0.99, CEMENT: 0.97, CHEMICALS: 0.95, PAPER: 0.80}  # PAPE
 DDL = """
 create table reference.energy_types (energy_code text primary key, name_zh text, canonical_unit text,
     coefficient_kgce_per_unit numeric, equal_value_kgce_per_unit numeric);
-create table staging.stg_raw__meters (enterprise_id text, meter_id text, energy_code text);
+create table staging.stg_raw__meters (enterprise_id text, meter_id text, energy_code text, direction text,
+    scope text, unit_factor numeric, coefficient_kgce numeric);
+create table intermediate.int_meter_daily (enterprise_id text, meter_id text, local_date date, local_month date,
+    consumption numeric);
+create table reference.plausibility_bounds (energy_code text, unit text, max_reading_quantity numeric,
+    max_enterprise_month_quantity numeric);
 create table staging.stg_raw__readings (enterprise_id text, meter_id text, period_end timestamptz, value numeric);
 create table marts.dim_region (region_code text, name_zh text, name_en text, level text);
 create table marts.dim_enterprise (enterprise_id text, name text, registered_region_code text, region_code text,
@@ -86,6 +91,7 @@ def build_small_warehouse(url: str) -> None:
         for code, name, u, eq, ev in ENERGY_TYPES:
             conn.execute("insert into reference.energy_types values (%s, %s, %s, %s, %s)", (code, name, u, eq, ev))
             conn.execute("insert into marts.dim_energy_type values (%s, %s, %s, %s, true)", (code, name, u, eq))
+            conn.execute("insert into reference.plausibility_bounds values (%s, %s, 1e12, 1e11)", (code, u))
         conn.execute(
             "insert into marts.dim_region values ('310000', '上海市', 'Shanghai', 'province'), "
             "('330000', '浙江省', 'Zhejiang', 'province')"
@@ -99,7 +105,12 @@ def build_small_warehouse(url: str) -> None:
         for n, (ent, code, q_in, q) in enumerate(ENERGY):
             meter = f"M-{code}"
             eq, ev = coefficient[code]
-            conn.execute("insert into staging.stg_raw__meters values (%s, %s, %s)", (ent, meter, code))
+            conn.execute(
+                "insert into staging.stg_raw__meters values (%s, %s, %s, 'in', 'boundary', 1, null)", (ent, meter, code)
+            )
+            conn.execute(  # the VEE layer the gate recomputes the energy marts from: one meter-day per meter
+                "insert into intermediate.int_meter_daily values (%s, %s, '2026-01-15', %s, %s)", (ent, meter, MONTH, q)
+            )
             for k, end in enumerate(("2026-01-01 00:15+08", "2026-02-01 00:00+08")):
                 conn.execute(
                     "insert into raw.readings (batch_id, row_number, enterprise_id, meter_id, period_start, "

@@ -102,6 +102,13 @@ def test_energy_rows_not_adding_up_to_the_enterprise_total_block_that_region(war
         )
     report = run_quality_gate(warehouse_url, month=MONTH, layers=("marts",))
 
-    [failure] = report.blocking_failures()
-    assert (failure.name, failure.region_code) == ("enterprise_total_equals_sum_of_energy_types", ZHEJIANG)
+    failures = {f.name: f for f in report.blocking_failures()}
+    # the row has no meter-days behind it either: the recomputation from the VEE layer catches it too
+    assert set(failures) == {
+        "enterprise_total_equals_sum_of_energy_types",
+        "energy_marts_reconcile_with_vee",
+        "tce_is_quantity_times_coefficient",
+    }
+    failure = failures["enterprise_total_equals_sum_of_energy_types"]
+    assert {f.region_code for f in failures.values()} == {ZHEJIANG}
     assert [f["row"]["enterprise_id"] for f in failure.details["failures"]] == [PAPER]

@@ -79,7 +79,9 @@ def arrivals(tmp_path_factory):
     history = root / "history_sim"
     simulate(history, enterprises=ENTERPRISES, start=START - timedelta(days=21), days=2, seed=SEED, faults="none")
     for path in history.rglob("readings*.csv"):
-        out = late / "history" / path.relative_to(history)
+        # under the enterprise's own folder: the owner of a file is the first folder under the drop
+        rel = path.relative_to(history)
+        out = late / rel.parts[0] / "history" / Path(*rel.parts[1:])
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, out)
     return feed, new_day, late

@@ -283,7 +283,9 @@ def test_a_correction_replaces_the_earlier_reading_in_the_next_incremental_build
             "2026-03-01T00:00:00+08:00",
             "2026-03-01T00:15:00+08:00",
             "999",
-            sent="2026-01-01T00:00:00+08:00",
+            # older than the first version (sent at its period end, 00:15), and not sent more than the
+            # door's tolerance (15 min) before its own period ended
+            sent="2026-03-01T00:05:00+08:00",
         ),
     ]
     (tmp_path / "b").mkdir()

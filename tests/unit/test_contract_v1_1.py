@@ -66,7 +66,9 @@ def test_a_meter_without_a_time_zone_reads_local_times_as_beijing_time():
 
 
 def test_times_with_an_offset_load_unchanged_whatever_the_meters_zone():
-    line = reading(STEEL, "EL-01", "2026-03-08T02:30:00+08:00", "2026-03-08T02:45:00+08:00", "1")
+    line = reading(
+        STEEL, "EL-01", "2026-03-08T02:30:00+08:00", "2026-03-08T02:45:00+08:00", "1", sent="2026-03-08T03:00:00+08:00"
+    )
     checked = _check([line], timezone="America/Chicago")
     assert checked.rejects.height == 0
     assert checked.valid["period_start"].to_list() == ["2026-03-08T02:30:00+08:00"]
@@ -82,7 +84,7 @@ def test_times_with_an_offset_load_unchanged_whatever_the_meters_zone():
     ],
 )
 def test_local_times_a_daylight_saving_change_skips_or_repeats_are_rejected_with_the_zone(start, end, field, words):
-    good = reading(STEEL, "EL-01", "2026-06-01 00:00", "2026-06-01 00:15", "1")
+    good = reading(STEEL, "EL-01", "2026-06-01 00:00", "2026-06-01 00:15", "1", sent="2026-06-01 01:00")
     checked = _check([good, reading(STEEL, "EL-01", start, end, "1")], timezone="America/Chicago")
     assert checked.valid["row_number"].to_list() == [2]
     (reject,) = checked.rejects.to_dicts()

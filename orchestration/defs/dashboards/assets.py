@@ -7,6 +7,7 @@ import dagster as dg
 from dashboards import render_month
 
 from ...partitions import monthly_partitions
+from ...database import stage_url
 from ...resources import PlatformPathsResource, WarehouseResource
 
 
@@ -30,5 +31,5 @@ def monthly_dashboards(
 ) -> dg.MaterializeResult:
     month = date.fromisoformat(context.partition_key)
     out = platform_paths.paths().dashboards / f"{month:%Y-%m}"
-    pages = render_month(warehouse.database_url(), month, out)
+    pages = render_month(stage_url(warehouse.database_url(), "exporter"), month, out)
     return dg.MaterializeResult(metadata={"pages": len(pages), "folder": dg.MetadataValue.path(str(out))})

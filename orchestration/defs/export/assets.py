@@ -9,6 +9,7 @@ from expectations import run_quality_gate
 
 from ...lib.export import export_month
 from ...partitions import monthly_partitions
+from ...database import stage_url
 from ...resources import PlatformPathsResource, WarehouseResource
 
 MART_INPUTS = [
@@ -38,9 +39,13 @@ def national_export(
     month = date.fromisoformat(context.partition_key)
     paths = platform_paths.paths()
     url = warehouse.database_url()
-    quality = run_quality_gate(url, month=month, docs_dir=paths.quality)
+    quality = run_quality_gate(stage_url(url, "transformer"), month=month, docs_dir=paths.quality)
     result = export_month(
-        url, month, paths.outbox, quality=quality, deliver_to=os.environ.get("IEM_NATIONAL_ENDPOINT") or None
+        stage_url(url, "exporter"),
+        month,
+        paths.outbox,
+        quality=quality,
+        deliver_to=os.environ.get("IEM_NATIONAL_ENDPOINT") or None,
     )
     context.add_output_metadata({"export": dg.MetadataValue.json(result), "status": result["status"]})
     blocked = [r for r in result["regions"] if r["status"] == "blocked"]

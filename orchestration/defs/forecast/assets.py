@@ -3,6 +3,7 @@
 import dagster as dg
 
 from ...lib.forecasting import run_forecasts
+from ...database import stage_url
 from ...resources import WarehouseResource
 
 
@@ -25,7 +26,7 @@ from ...resources import WarehouseResource
     ],
 )
 def forecasts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    summary = run_forecasts(warehouse.database_url())
+    summary = run_forecasts(stage_url(warehouse.database_url(), "transformer"))
     context.log.info(f"forecasts: {summary}")
     yield dg.MaterializeResult(asset_key=dg.AssetKey(["marts", "fct_forecast_monthly"]), metadata=summary)
     yield dg.MaterializeResult(

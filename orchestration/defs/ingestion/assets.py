@@ -12,6 +12,7 @@ from ingestion.contract import ENTITIES
 from ingestion.http_pull import pull_all
 from ingestion.loader import ingest_path
 
+from ...database import stage_url
 from ...resources import PlatformPathsResource, WarehouseResource
 
 RAW_TABLES = [dg.AssetKey(["raw", e]) for e in ENTITIES]
@@ -45,7 +46,7 @@ def raw_feed_assets(
     """Load every new feed file (exactly once, by content hash) or every new HTTP page (cursor advanced
     with the batch)."""
     paths = platform_paths.paths()
-    url = warehouse.database_url()
+    url = stage_url(warehouse.database_url(), "loader")  # untrusted content: the least privileged writer
     if config.source == "http":
         summary = pull_all(url, paths.endpoints_file)
     else:
@@ -76,10 +77,11 @@ def raw_feed_assets(
             },
         )
     if totals["failures"]:
-        raise dg.Failure(
-            description=f"{totals['failures']} HTTP endpoint(s) failed; their cursors were not advanced",
-            metadata={"ingest_summary": dg.MetadataValue.json(totals)},
-        )
+        # each failed file or page is a failed batch in audit.ingest_batches with its reason (an HTTP
+        # endpoint's cursor stays where it was); one enterprise's broken input never stops the others
+        # from being transformed, checked and exported, so the step succeeds and says what failed
+        failed = [f"{b['source_name']}: {b['message']}" for b in batches if b["status"] == "failed"]
+        context.log.warning(f"{len(failed)} file(s)/page(s) failed: " + "; ".join(failed)[:4000])
 
 
 @dg.asset_check(
@@ -90,7 +92,7 @@ def raw_feed_assets(
     "watermark, and the last HTTP pull error. Warns when a feed lags more than 1 day.",
 )
 def feed_freshness(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    with psycopg.connect(warehouse.database_url()) as conn:
+    with psycopg.connect(stage_url(warehouse.database_url(), "transformer")) as conn:
         rows = conn.execute(
             """WITH latest AS (SELECT enterprise_id, max(period_end) AS last_period_end FROM raw.readings GROUP BY 1),
                     mark AS (SELECT max(last_period_end) AS watermark FROM latest)

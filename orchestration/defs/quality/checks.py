@@ -12,6 +12,7 @@ import dagster as dg
 
 from expectations import run_quality_gate
 
+from ...database import stage_url
 from ...resources import PlatformPathsResource, WarehouseResource
 
 CHECKED_ASSET = {
@@ -49,7 +50,8 @@ def _make(layer: str, severity: str):
         metadata={"severity": severity, "layer": layer},
     )
     def _check(warehouse: WarehouseResource, platform_paths: PlatformPathsResource) -> dg.AssetCheckResult:
-        report = run_quality_gate(warehouse.database_url(), layers=(layer,), docs_dir=platform_paths.paths().quality)
+        url = stage_url(warehouse.database_url(), "transformer")
+        report = run_quality_gate(url, layers=(layer,), docs_dir=platform_paths.paths().quality)
         return _result(report, layer, severity)
 
     return _check

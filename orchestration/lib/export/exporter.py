@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from importlib import resources
 from pathlib import Path
 from typing import cast
@@ -60,7 +60,8 @@ def _num(value, kind: str):
     """Fixed decimal places, as a JSON number (None stays None)."""
     if value is None:
         return None
-    q = Decimal(value).quantize(Decimal(1).scaleb(-PLACES[kind]), rounding=ROUND_HALF_UP)
+    with localcontext(prec=80):  # a huge value (the gate blocks its region) must not crash the others
+        q = Decimal(value).quantize(Decimal(1).scaleb(-PLACES[kind]), rounding=ROUND_HALF_UP)
     return float(q) if PLACES[kind] else int(q)
 
 
@@ -76,7 +77,15 @@ def _text(value, kind: str | None = None) -> str:
         return json.dumps(value)
     if kind is not None:
         return f"{value:.{PLACES[kind]}f}"
-    return str(value)
+    text = str(value)
+    if text[:1] in _FORMULA_START and not isinstance(value, (int, float, Decimal)):
+        # a text cell a spreadsheet would run as a formula (CSV injection): kept readable, never evaluated;
+        # the JSON file carries the text exactly as received
+        return "'" + text
+    return text
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def build_region(conn: psycopg.Connection, region_code: str, month: date, warnings: list[dict]) -> dict:
@@ -387,7 +396,8 @@ def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: st
     outbox = Path(outbox)
     regions_out = []
     with psycopg.connect(url) as conn:
-        ensure_ledger(conn)
+        if conn.execute("select to_regclass('audit.export_runs') is null").fetchone()[0]:
+            ensure_ledger(conn)  # bootstrap made it already where the exporter runs as its role
         conn.commit()
         regions = [
             r[0]
@@ -420,9 +430,31 @@ def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: st
                 )
                 continue
             warnings = [{"name": w.name, "failures": w.details.get("failures", [])} for w in quality.warnings(region)]
-            doc = build_region(conn, region, month, warnings)
-            validate_against_contract(doc, REGION_SCHEMA, f"region {region}, month {month:%Y-%m}")
-            files = render_files(doc)
+            try:
+                doc = build_region(conn, region, month, warnings)
+                validate_against_contract(doc, REGION_SCHEMA, f"region {region}, month {month:%Y-%m}")
+                files = render_files(doc)
+            except (ValueError, ArithmeticError, TypeError) as exc:
+                # a region whose document cannot be built (its contract broken, a value that does not
+                # format) is blocked with the reason; it never stops the regions after it
+                conn.rollback()
+                reason = f"export_document: {type(exc).__name__}: {str(exc)[:500]}"
+                conn.execute(
+                    "insert into audit.export_runs (region_code, month, status, failed_checks) "
+                    "values (%s, %s, 'blocked', %s)",
+                    (region, month, json.dumps([reason])),
+                )
+                conn.commit()
+                regions_out.append(
+                    {
+                        "region_code": region,
+                        "status": "blocked",
+                        "revision": None,
+                        "files": [],
+                        "failed_checks": [reason],
+                    }
+                )
+                continue
             digest = content_hash(files)
             last = conn.execute(
                 "select revision, content_sha256 from audit.export_revisions "

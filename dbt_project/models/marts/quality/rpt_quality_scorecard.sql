@@ -13,7 +13,9 @@ with readings as (
 ),
 
 rejected as (
-    select coalesce(r.enterprise_id, b.owner_enterprise_id) as enterprise_id, count(*) as rejected_rows
+    -- a row rejected from an enterprise's own feed counts against that enterprise, whatever id the row
+    -- claims (enterprise A's rows naming B must not lower B's validity)
+    select coalesce(b.owner_enterprise_id, r.enterprise_id) as enterprise_id, count(*) as rejected_rows
     from {{ source('quarantine', 'rejected_rows') }} as r
     inner join {{ source('audit', 'ingest_batches') }} as b using (batch_id)
     group by 1
