@@ -207,7 +207,7 @@ def fetch_page(session: requests.Session, ep: Endpoint, entity: str, cursor: str
                         f"HTTP {resp.status_code} redirect to another origin refused "
                         f"({_origin(location)[0]}://{_origin(location)[1]}): the token is only sent to {ep.base_url}"
                     )
-                url, params = location, None
+                url, params = location, {}  # the Location carries its own query
                 continue
             if resp.status_code >= 500 or resp.status_code == 429:
                 raise TransientError(f"HTTP {resp.status_code}")

@@ -167,8 +167,9 @@ def load_context(conn: psycopg.Connection, reference: Reference, owner: str | No
     }
     rows = conn.execute(
         sql.SQL(
-            "SELECT DISTINCT ON (enterprise_id, meter_id) enterprise_id, meter_id, energy_code, reading_type, timezone, "
-            "multiplier::float8 FROM raw.meters {} ORDER BY enterprise_id, meter_id, batch_id DESC, row_number DESC"
+            "SELECT DISTINCT ON (enterprise_id, meter_id) enterprise_id, meter_id, energy_code, reading_type, "
+            "timezone, multiplier::float8 FROM raw.meters {} "
+            "ORDER BY enterprise_id, meter_id, batch_id DESC, row_number DESC"
         ).format(where),
         params,
     ).fetchall()
@@ -513,8 +514,8 @@ def record_failure(
     content failing again updates its failed row (attempts, latest reason) instead of adding one."""
     from .parse import printable
 
-    reason = printable(reason, 2000)
-    source_name = printable(display_name(source_name), 1000)
+    reason = str(printable(reason, 2000))
+    source_name = str(printable(display_name(source_name), 1000))
     batch_id = None
     try:
         with psycopg.connect(url, autocommit=True) as conn:
@@ -533,7 +534,7 @@ def record_failure(
                     "VALUES (%s, %s, %s, %s, %s, %s, 'failed', %s, %s, clock_timestamp()) RETURNING batch_id",
                     (source, source_name, entity_name, sha256, size_bytes, owner, reason, encoding),
                 ).fetchone()
-            batch_id = row[0]
+            batch_id = row[0] if row else None
     except psycopg.Error as exc:  # the database itself is unreachable: report, nothing to record into
         reason = f"{reason} (and the failure could not be recorded: {type(exc).__name__})"
     return BatchResult(source_name, entity_name, "failed", batch_id, sha256, message=reason)
@@ -570,22 +571,28 @@ def ingest_file(
     digest = sha256_of(data)
     if already_loaded(url, digest):
         return BatchResult(source_name, entity_name, "skipped", sha256=digest, message="already loaded (same content)")
-    failed = dict(
-        source="file",
-        source_name=source_name,
-        entity_name=entity_name,
-        sha256=digest,
-        size_bytes=len(data),
-        owner=owner,
-    )
+
+    def failed(reason: str, encoding: str | None = None) -> BatchResult:
+        return record_failure(
+            url,
+            source="file",
+            source_name=source_name,
+            entity_name=entity_name,
+            sha256=digest,
+            size_bytes=len(data),
+            owner=owner,
+            reason=reason,
+            encoding=encoding,
+        )
+
     if refusal:
-        return record_failure(url, **failed, reason=refusal)
+        return failed(refusal)
     try:
         fields = contract.entity(entity_name).field_names
         is_jsonl = contract.feed_suffix(path) == ".jsonl"
         parsed = parse_jsonl(data, fields) if is_jsonl else split_lines(data, fields)
         if parsed.unreadable:
-            return record_failure(url, **failed, reason=parsed.file_error, encoding=parsed.encoding)
+            return failed(parsed.file_error or "unreadable file", parsed.encoding)
         return load_parsed(
             url,
             parsed,
@@ -600,7 +607,7 @@ def ingest_file(
     except psycopg.OperationalError:
         raise  # the database is gone: no later file can load either
     except Exception as exc:  # noqa: BLE001 - recorded as a failed batch; the run goes on
-        return record_failure(url, **failed, reason=f"could not be loaded: {type(exc).__name__}: {exc}")
+        return failed(f"could not be loaded: {type(exc).__name__}: {exc}")
 
 
 def ingest_path(url: str, path: Path | str, *, progress: Callable[[BatchResult], None] | None = None) -> IngestSummary:
@@ -663,12 +670,13 @@ def revalidate_waiting(url: str, reference: Reference | None = None) -> list[Bat
         }
     results = []
     for batch_id in sorted(batches):
-        source, source_name, entity_name, owner, header = batches[batch_id]
+        _source, source_name, entity_name, owner, header = batches[batch_id]
         rows = [(n, raw) for b, n, raw in waiting if b == batch_id and not raw.endswith(" characters)")]
         if not rows:
             continue
         numbers = [n for n, _ in rows]
         fields = contract.entity(entity_name).field_names
+        parsed: Lines | Parsed
         if header is not None:  # a CSV file: its lines, split with the file's header
             parsed = Lines(
                 json.loads(header),

@@ -173,7 +173,7 @@ def split_lines(data: bytes, contract_fields: tuple[str, ...]) -> Lines:
     frame = frame.filter(pl.col("raw_row").str.strip_chars() != "")  # blank lines are not rows
     rows_read = frame.height
     known = set(contract_fields)
-    unknown = [printable(h, 100) for h in header if h not in known][:20]
+    unknown = [str(printable(h, 100)) for h in header if h not in known][:20]
     dupes = sorted(h for h, n in Counter(header).items() if n > 1)
     if header_error or unknown or dupes or not header:
         reason = header_error or (

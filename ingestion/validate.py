@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -46,7 +46,7 @@ class Context:
     owner_enterprise_id: str | None = None
     source_name: str = ""
     # the platform's clock: facts may not end (or be sent) later than this plus the door's tolerance
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -398,7 +398,8 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
             (
                 "sent_at",
                 pl.col(dt_col("sent_at")) > latest,
-                f"sent_at is in the future (after the platform's clock {ctx.now:%Y-%m-%dT%H:%M}Z +{tol.seconds // 60} min)",
+                f"sent_at is in the future (after the platform's clock {ctx.now:%Y-%m-%dT%H:%M}Z "
+                f"+{tol.seconds // 60} min)",
             )
         )
     if ent.name in ("totals", "production"):

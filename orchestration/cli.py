@@ -209,9 +209,9 @@ def cmd_pull(args) -> int:
 
 
 def cmd_errors(args) -> int:
-    from ingestion.reports import write_error_report
-
     from stdnum.cn import uscc
+
+    from ingestion.reports import write_error_report
 
     from .settings import Paths
 
@@ -304,10 +304,9 @@ def cmd_check(args) -> int:
 def cmd_export(args) -> int:
     from expectations import run_quality_gate
 
+    from .database import stage_url
     from .lib.export import export_month
     from .settings import Paths
-
-    from .database import stage_url
 
     url = _warehouse()
     paths = Paths.from_env().ensure()

@@ -135,10 +135,10 @@ def _ensure_password_file(path: Path) -> str:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(f"*:*:*:postgres:{password}\n")
     os.chmod(path, 0o600)
-    password = _read_password(path)
-    if not password:
+    stored = _read_password(path)
+    if not stored:
         raise RuntimeError(f"{path}: no password for user postgres in the embedded server's password file")
-    return password
+    return stored
 
 
 def _harden_embedded(server, pgdata: Path) -> Path:
@@ -185,10 +185,8 @@ def _resolved_url(explicit: str | None, pgdata: str) -> str:
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)).fetchone()
         if not exists:
-            try:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # created concurrently elsewhere
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE)))
-            except psycopg.errors.DuplicateDatabase:  # created concurrently by another process
-                pass
     return _embedded_uri(server, EMBEDDED_DATABASE, passfile)
 
 
@@ -296,7 +294,7 @@ def grant_privileges(conn: psycopg.Connection) -> None:
         "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA audit TO iem_exporter",
     ]
     # a connecting user that is not a superuser must be able to take the stage roles (and to grant for them)
-    if not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
+    if conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() != (True,):
         conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.SQL(", ").join(map(sql.Identifier, ROLES))))
     for stmt in g:
         conn.execute(stmt)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -37,12 +37,11 @@ def _landing_watermark(landing: Path, now: datetime | None = None) -> datetime |
     """Latest period_end of the readings waiting in landing files, counting only the rows the door will
     accept as to time: a reading ending after its sent_at or after the clock (plus the tolerance of
     the door_limits seed) is rejected at ingest, so it neither moves the month nor stops the run."""
-    from datetime import timezone
 
     from ingestion.loader import discover
     from ingestion.validate import TS_FORMAT, normalise_timestamp
 
-    latest_allowed = (now or datetime.now(timezone.utc)) + _future_tolerance()
+    latest_allowed = (now or datetime.now(UTC)) + _future_tolerance()
     tol = _future_tolerance()
     latest = None
     files, _ = discover(landing)

@@ -31,7 +31,6 @@ from ingestion.simulator import simulate
 from orchestration.database import database_on_cluster, drop_database
 from orchestration.dbt_env import run_dbt
 from orchestration.lib.export.exporter import export_month
-
 from tests.adversarial import hostile
 
 MONTH = date(2026, 1, 1)

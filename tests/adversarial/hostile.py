@@ -293,7 +293,7 @@ def serve(v: str, reading_line) -> tuple[ThreadingHTTPServer, int]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             kind = self.path.strip("/").split("/")[0]
             after = self.path.split("after=")[1].split("&")[0] if "after=" in self.path else ""
             if kind == "big":

@@ -59,8 +59,8 @@ def test_the_run_went_on_and_every_count_adds_up(hostile_warehouse, baseline):
         assert b["rows_read"] == b["rows_loaded"] + b["rows_quarantined"] + b["rows_duplicate"], b
     with psycopg.connect(hostile_warehouse.url) as conn:
         lost = conn.execute(
-            "select count(*) from audit.ingest_batches where rows_read <> rows_loaded + rows_quarantined + rows_duplicate"
-            " or status not in ('loaded', 'failed')"
+            "select count(*) from audit.ingest_batches "
+            "where rows_read <> rows_loaded + rows_quarantined + rows_duplicate or status not in ('loaded', 'failed')"
         ).fetchone()[0]
     assert lost == 0
     statuses = {r["region_code"]: r["status"] for r in hostile_warehouse.export["regions"]}
@@ -81,7 +81,7 @@ def test_file_case(name, cast, hostile_warehouse, others_untouched):
         assert ledger["status"] == "loaded"
         rejects = _rejects(hostile_warehouse.url, batch["batch_id"])
         assert len(rejects) == case.rows == ledger["rows_quarantined"] and ledger["rows_loaded"] == 0
-        for row_number, field, value, reason, raw in rejects:
+        for row_number, _field, value, reason, raw in rejects:
             wanted = case.extra.get("reasons") or [case.reason]
             assert any(w in reason for w in wanted), reason
             assert row_number >= 2  # a line of the file, header = 1
@@ -132,7 +132,8 @@ def test_readings_that_waited_for_their_meter_load_when_it_arrives(cast, hostile
             "select row_number, value from raw.readings where batch_id = %s order by 1", (retry[0]["batch_id"],)
         ).fetchall()
         consumption = conn.execute(
-            "select sum(consumption) from intermediate.int_meter_daily where enterprise_id = %s and meter_id = 'NEW-01'",
+            "select sum(consumption) from intermediate.int_meter_daily "
+            "where enterprise_id = %s and meter_id = 'NEW-01'",
             (cast.victim,),
         ).fetchone()[0]
     # kept in quarantine (the first batch still adds up: 3 read = 3 quarantined), each pointing at its batch

@@ -67,7 +67,7 @@ def test_the_platform_connects_with_its_password_file(listening_server):
 
 
 def test_no_password_or_a_wrong_one_is_refused_on_tcp_and_on_the_socket(listening_server):
-    home, port, url = listening_server
+    _, port, url = listening_server
     with pytest.raises(psycopg.OperationalError, match="password"):
         _tcp(port, password="postgres", passfile="/dev/null")
     with pytest.raises(psycopg.OperationalError, match="password"):
@@ -85,9 +85,22 @@ def test_another_os_user_cannot_connect(listening_server):
     _, port, _ = listening_server
     nobody = pwd.getpwnam("nobody")
     proc = subprocess.run(
-        [shutil.which("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres", "-w"]
-        + ["-c", "select 1"],
-        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PGCONNECT_TIMEOUT": "5"},
+        [
+            shutil.which("psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-w",
+            "-c",
+            "select 1",
+        ],
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/", "PGCONNECT_TIMEOUT": "5"},
         capture_output=True,
         text=True,
         timeout=60,
@@ -99,6 +112,7 @@ def test_another_os_user_cannot_connect(listening_server):
     # nor can that user read the password file
     probe = subprocess.run(
         ["cat", str(database.password_file(listening_server[0] / "pgdata"))],
+        check=False,
         capture_output=True,
         text=True,
         timeout=30,
@@ -130,6 +144,7 @@ def test_iem_errors_refuses_an_enterprise_id_that_is_a_path(tmp_path):
     env = {**os.environ, "IEM_HOME": str(tmp_path / "home")}
     proc = subprocess.run(
         [sys.executable, "-m", "orchestration.cli", "errors", "--enterprise", "../../escaped"],
+        check=False,
         env=env,
         capture_output=True,
         text=True,

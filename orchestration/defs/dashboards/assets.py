@@ -6,8 +6,8 @@ import dagster as dg
 
 from dashboards import render_month
 
-from ...partitions import monthly_partitions
 from ...database import stage_url
+from ...partitions import monthly_partitions
 from ...resources import PlatformPathsResource, WarehouseResource
 
 

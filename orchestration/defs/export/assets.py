@@ -7,9 +7,9 @@ import dagster as dg
 
 from expectations import run_quality_gate
 
+from ...database import stage_url
 from ...lib.export import export_month
 from ...partitions import monthly_partitions
-from ...database import stage_url
 from ...resources import PlatformPathsResource, WarehouseResource
 
 MART_INPUTS = [

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from ...lib.forecasting import run_forecasts
 from ...database import stage_url
+from ...lib.forecasting import run_forecasts
 from ...resources import WarehouseResource
 
 

@@ -396,7 +396,7 @@ def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: st
     outbox = Path(outbox)
     regions_out = []
     with psycopg.connect(url) as conn:
-        if conn.execute("select to_regclass('audit.export_runs') is null").fetchone()[0]:
+        if conn.execute("select to_regclass('audit.export_runs') is null").fetchone() == (True,):
             ensure_ledger(conn)  # bootstrap made it already where the exporter runs as its role
         conn.commit()
         regions = [
