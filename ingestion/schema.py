@@ -10,8 +10,10 @@ from psycopg import sql
 
 
 def ensure_raw_schema(conn: psycopg.Connection) -> None:
-    ddl = resources.files("ingestion").joinpath("sql/schema.sql").read_text(encoding="utf-8")
-    conn.execute(ddl)
+    """The raw, audit and quarantine tables, and the access-end service's own (audit.access_end_*),
+    created by the bootstrap so that the grants that follow cover them: `iem serve` runs as iem_loader."""
+    for name in ("sql/schema.sql", "sql/access_end.sql"):
+        conn.execute(resources.files("ingestion").joinpath(name).read_text(encoding="utf-8"))
 
 
 def hold_batch_in_flight(conn: psycopg.Connection) -> None:

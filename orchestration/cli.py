@@ -73,17 +73,13 @@ def cmd_db(args) -> int:
 def cmd_serve(args) -> int:
     from ingestion.access_end.app import serve
     from ingestion.access_end.codes import ServiceSettings
-    from ingestion.access_end.store import Sealer, Store, ensure_access_end_schema
+    from ingestion.access_end.store import Sealer, Store
 
     from .settings import Paths
 
-    url = _warehouse()
+    url = _warehouse("loader")  # the service writes as the loader: raw, quarantine and audit, nothing else
     key = Paths.from_env().access_end_key()
     if args.enrol:
-        import psycopg
-
-        with psycopg.connect(url) as conn:
-            ensure_access_end_schema(conn)
         store = Store(url, Sealer(key))
         for code in args.enrol.split(","):
             secret = store.enrol(code.strip(), "operator")

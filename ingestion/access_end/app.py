@@ -50,7 +50,7 @@ from ..loader import load_parsed
 from ..parse import ROW, Parsed, parse_records
 from ..reference import load_reference
 from . import codes, mapping, sm4
-from .store import Sealer, Store, ensure_access_end_schema, verify_password
+from .store import Sealer, Store, verify_password
 
 log = logging.getLogger("iem.access_end")
 
@@ -626,8 +626,9 @@ def create_app(
 ) -> Starlette:
     """The service over the warehouse at `url` (schemas bootstrapped by the caller)."""
     settings = settings or codes.ServiceSettings.from_env()
-    with psycopg.connect(url) as conn:
-        ensure_access_end_schema(conn)
+    with psycopg.connect(url) as conn:  # created by the warehouse bootstrap (the service has no DDL rights)
+        if conn.execute("SELECT to_regclass('audit.access_end_accounts')").fetchone() == (None,):
+            raise RuntimeError("audit.access_end_* are missing: bootstrap the warehouse first (any iem command does)")
     service = Service(
         url, settings, Store(url, Sealer(sealing_key), pool_size=max_concurrent_loads + 4), max_concurrent_loads
     )
