@@ -34,6 +34,8 @@ TZ = "_tz"  # per-row time zone column used while parsing
 @lru_cache(maxsize=1)
 def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
+# meter usages (contract v1.1) that measure energy produced inside the boundary, never a boundary crossing
+PRODUCED_INSIDE = ("secondary_output", "recovered")
 
 
 @dataclass
@@ -342,6 +344,13 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
                 "replaced_at is not after installed_at",
             )
         )
+        checks.append(
+            (
+                "usage",
+                pl.col("usage").is_in(list(PRODUCED_INSIDE)) & (pl.col("direction") == "out"),
+                "usage secondary_output/recovered measures energy produced inside the boundary: direction must be in",
+            )
+        )
     if ent.name == "readings":
         frame = frame.join(
             ctx.known_meters.select(
@@ -418,6 +427,12 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
                 "unknown product_code: not in the product reference",
             )
         )
+        # contract v1.1: the output unit must convert to the product's unit (seed unit_conversions)
+        frame = frame.with_columns(
+            pl.col("product_code")
+            .replace_strict(ref.products, default=None, return_dtype=pl.String)
+            .alias("_canonical")
+        )
     if "unit" in names and "_canonical" in frame.columns:
         pairs = pl.DataFrame(
             {
@@ -429,13 +444,18 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
             schema={"unit": pl.String, "_canonical": pl.String, "_convertible": pl.Boolean, "_factor": pl.Float64},
         )
         frame = frame.join(pairs, on=["unit", "_canonical"], how="left")
-        checks.append(
-            (
-                "unit",
-                pl.col("_canonical").is_not_null() & pl.col("_convertible").is_null(),
-                "unit is unknown or not convertible to the energy type's canonical unit",
+        if ent.name == "production":
+            accepted = {
+                target: ", ".join(sorted(ref.units_convertible_to(target))) for target in set(ref.products.values())
+            }
+            reason = pl.format(
+                "unit is unknown or not convertible to the product's unit {} (accepted: {})",
+                pl.col("_canonical"),
+                pl.col("_canonical").replace_strict(accepted, default="", return_dtype=pl.String),
             )
-        )
+        else:
+            reason = pl.lit("unit is unknown or not convertible to the energy type's canonical unit")
+        checks.append(("unit", pl.col("_canonical").is_not_null() & pl.col("_convertible").is_null(), reason))
     if ent.name == "readings" and ref.max_reading_quantity:
         bound = pl.col("_energy").replace_strict(ref.max_reading_quantity, default=None, return_dtype=pl.Float64)
         quantity = (

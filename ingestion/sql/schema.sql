@@ -125,6 +125,15 @@ CREATE TABLE IF NOT EXISTS raw.meters (
     installed_at      timestamptz,
     replaced_at       timestamptz
 );
+-- Contract v1.1: the 205-1 purpose of the metered energy (null = industrial production consumption).
+-- Added only when missing: ALTER TABLE takes an exclusive lock even when the column exists.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = 'raw' AND table_name = 'meters' AND column_name = 'usage') THEN
+        ALTER TABLE raw.meters ADD COLUMN usage text;
+    END IF;
+END $$;
 
 -- Feed contract v1.1: the IANA time zone a meter's local times are read in (older rows: Asia/Shanghai).
 ALTER TABLE raw.meters ADD COLUMN IF NOT EXISTS timezone text NOT NULL DEFAULT 'Asia/Shanghai';

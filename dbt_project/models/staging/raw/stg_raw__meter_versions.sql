@@ -12,6 +12,8 @@ select
     m.register_max * c.factor as register_max,
     coalesce(m.direction, 'in') as direction,
     coalesce(m.scope, 'boundary') as scope,
+    -- contract v1.1: the 205-1 purpose (null in v1 feeds = industrial production consumption)
+    coalesce(m.usage, 'industrial_production') as usage,
     m.rated_max * c.factor as rated_max,
     m.coefficient_kgce,
     m.calibration_valid_until,
