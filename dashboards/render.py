@@ -440,10 +440,9 @@ def _enterprise_page(conn, ent, month, nav) -> str:
     )
     upe = _q(
         conn,
-        "select p.*, (select array_agg(limit_value order by grade) from reference.limit_standards l "
-        "where l.product_code = p.product_code and l.indicator = 'unit_product_energy' and l.unit = 'kgce/t' "
-        "and p.month >= l.effective_from and (l.effective_to is null or p.month < l.effective_to)) as limits "
-        "from marts.fct_unit_product_energy_monthly p where enterprise_id = %s and month = %s",
+        # the limits applied (edition in force, corrections computed from the data), as the mart judged them
+        "select p.*, array_remove(array[p.limit_value_grade1, p.limit_value_grade2, p.limit_value_grade3], null) "
+        "as limits from marts.fct_unit_product_energy_monthly p where enterprise_id = %s and month = %s",
         (ent, month),
     )
     sc = _q(conn, "select * from marts.rpt_quality_scorecard where enterprise_id = %s and month = %s", (ent, month))
@@ -451,11 +450,11 @@ def _enterprise_page(conn, ent, month, nav) -> str:
         "".join(
             bar_chart(
                 [(f"{u['product_code']}", float(u["unit_product_energy"] or 0))],
-                title=f"{u['product_code']} 单位产品综合能耗 kgce/t",
-                unit="kgce/t",
+                title=f"{u['product_code']} 单位产品综合能耗 {u['indicator_unit']}",
+                unit=u["indicator_unit"],
                 reference=[(f"{g}级", float(v)) for g, v in zip(("1", "2", "3"), u["limits"] or [], strict=False)],
             )
-            + f'<p class="note">等级 grade: {u["limit_grade_reached"] or "无现行限额 no limit in force"}'
+            + f'<p class="note">等级 grade: {u["limit_grade_reached"] or escape(u["limit_status_note"] or "无现行限额 no limit in force")}'
             f"{' — 可能超限 possible breach (基准值, 未修正)' if u['is_possible_breach'] else ''}</p>"
             for u in upe
         )

@@ -220,7 +220,8 @@ def _iso(minutes: int) -> str:
 def _limits() -> dict:
     out: dict = {}
     for r in read_seed("limit_standards"):
-        if r["indicator"] == "unit_product_energy" and r["grade"] == "3":
+        # editions whose values are unknown (values_known=false) judge nothing: no limit to stay inside
+        if r["indicator"] == "unit_product_energy" and r["grade"] == "3" and r["values_known"] == "true":
             out.setdefault(r["product_code"], []).append(r)
     return out
 
