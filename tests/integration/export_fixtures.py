@@ -61,7 +61,7 @@ create table marts.fct_enterprise_energy_daily (enterprise_id text, date date, e
     estimated_share numeric);
 create table marts.fct_enterprise_energy_monthly (enterprise_id text, month date, energy_code text, quantity numeric,
     quantity_in numeric, unit text, tce_equivalent numeric, tce_equal_value numeric, completeness numeric,
-    estimated_share numeric);
+    estimated_share numeric, coefficient_kgce_per_unit numeric);
 create table marts.fct_enterprise_monthly (enterprise_id text, month date, region_code text, industry_code text,
     comprehensive_tce_equivalent numeric, comprehensive_tce_equal_value numeric, gross_output_10k_yuan numeric,
     value_added_10k_yuan numeric, tce_per_10k_yuan_value_added numeric, tce_per_10k_yuan_gross_output numeric,
@@ -76,7 +76,7 @@ create table marts.fct_region_monthly (region_code text, month date, comprehensi
 create table marts.fct_unit_product_energy_monthly (enterprise_id text, month date, product_code text,
     output_quantity numeric, output_unit text, energy_tce_equivalent numeric, unit_product_energy numeric,
     indicator_unit text, standard text, edition text, limit_grade_reached text, limit_value_grade3 numeric,
-    is_possible_breach boolean);
+    is_possible_breach boolean, limit_status text);
 create table marts.rpt_quality_scorecard (enterprise_id text, month date, completeness numeric, timeliness numeric,
     validity numeric, estimated_share numeric, calibration_ok boolean, totals_consistency numeric);
 """
@@ -152,8 +152,13 @@ def build_small_warehouse(url: str) -> None:
             )
         conn.execute(
             "insert into marts.fct_unit_product_energy_monthly values (%s, %s, 'cement', 40000, 't', "
-            "3200, 80, 'kgce/t', 'GB 16780-2021', '2021', '1', 94, false)",
+            "3200, 80, 'kgce/t', 'GB 16780-2021', '2021', '1', 94, false, 'graded')",
             (CEMENT, MONTH),
+        )
+        # the coefficient actually used, as the mart computes it (tce × 1000 ÷ quantity)
+        conn.execute(
+            "update marts.fct_enterprise_energy_monthly "
+            "set coefficient_kgce_per_unit = tce_equivalent * 1000 / nullif(quantity, 0)"
         )
     rebuild_region_rollups(url)
 

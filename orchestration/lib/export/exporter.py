@@ -110,8 +110,11 @@ def build_region(conn: psycopg.Connection, region_code: str, month: date, warnin
         (region_code, month),
     ).fetchall()
     energy = cur.execute(
+        # the coefficient actually used (205-1 采用折标系数: meter overrides included), so that coefficient ×
+        # quantity = tce on every row; the energy type's default only where the quantity is 0
         "select e.enterprise_id, e.energy_code, t.name_zh, e.unit, e.quantity_in, e.quantity, e.tce_equivalent, "
-        "e.tce_equal_value, t.coefficient_kgce_per_unit, e.completeness, e.estimated_share "
+        "e.tce_equal_value, coalesce(e.coefficient_kgce_per_unit, t.coefficient_kgce_per_unit) "
+        "as coefficient_kgce_per_unit, e.completeness, e.estimated_share "
         "from marts.fct_enterprise_energy_monthly e join marts.dim_energy_type t using (energy_code) "
         "join marts.fct_enterprise_monthly f using (enterprise_id, month) "
         "where f.region_code = %s and e.month = %s order by e.enterprise_id, e.energy_code",
@@ -154,6 +157,7 @@ def build_region(conn: psycopg.Connection, region_code: str, month: date, warnin
                 "limit_value_grade3": _num(p["limit_value_grade3"], "upe"),
                 "limit_grade_reached": p["limit_grade_reached"],
                 "is_possible_breach": p["is_possible_breach"],
+                "limit_status": p.get("limit_status"),
             }
         )
     warned: dict[str, list[str]] = {}
@@ -254,6 +258,7 @@ PRODUCT_COLUMNS = [
     ("limit_value_grade3", "upe"),
     ("limit_grade_reached", None),
     ("is_possible_breach", None),
+    ("limit_status", None),
 ]
 
 
