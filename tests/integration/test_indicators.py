@@ -1,0 +1,419 @@
+"""The indicator system by the statistics rules, on hand-computed fixture enterprises (issue 14).
+
+One small contract v1.1 feed (indicator_fixtures.py) is loaded, built by dbt and exported once for the
+module. Every expected figure below is computed by hand from the fixtures' daily values, with the
+rule it follows: GB/T 2589-2020 (综合能耗, boundaries, 当量值/等价值, working media), the energy statistics
+forms 205-1/205-2 (purposes, conversion output and recovery), and the limit standard in force that
+month (GB 16780-2021, GB 21256-2013/-2025, GB 21258-2024, GB 29436-2023)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+sys.path.insert(0, str(Path(__file__).parent))
+from indicator_fixtures import (
+    CEMENT,
+    CEMENT_WAN,
+    CHEM,
+    CHLOR,
+    HEBEI,
+    JULY,
+    MARCH,
+    POWER,
+    SINTER_PLANT,
+    STEEL,
+    ZHEJIANG,
+    write_indicator_feed,
+)
+
+from expectations import run_quality_gate
+from ingestion.loader import ingest_path
+from orchestration.dbt_env import run_dbt
+from orchestration.export import export_month
+
+N = 31  # days in March and in July 2026: every monthly figure is 31 × the daily value
+# GB/T 2589-2020 coefficients (seed energy_types), kgce per canonical unit
+RAW_COAL, COKE, ELECTRICITY, NATURAL_GAS = 714.3, 971.4, 0.1229, 1.2143
+BFG, CONVERTER_GAS, STEAM = 0.1286, 0.2866, 128.6
+# working media: GB/T 2589 Appendix B, the default of seed working_media_coefficients
+BLAST_AIR, OXYGEN, NITROGEN = 0.0300, 0.4000, 0.4000
+# electricity 等价值 for 2026: the 2025 generation coal rate (seed equal_value_parameters, U)
+EQUAL_VALUE_2026 = 0.2830
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory, fresh_database):
+    feed = write_indicator_feed(tmp_path_factory.mktemp("indicator_feed"))
+    url = fresh_database()
+    summary = ingest_path(url, feed).to_dict()
+    run_dbt(["build"], url)
+    outbox = tmp_path_factory.mktemp("outbox")
+    exported = export_month(url, MARCH, outbox, quality=run_quality_gate(url, month=MARCH))
+    return {"url": url, "ingest": summary, "outbox": outbox, "export": exported}
+
+
+def rows(url: str, sql: str, *params) -> list[dict]:
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def product(url: str, enterprise: str, month: date, code: str) -> dict:
+    [row] = rows(
+        url,
+        "select * from marts.fct_unit_product_energy_monthly where enterprise_id = %s and month = %s "
+        "and product_code = %s",
+        enterprise,
+        month,
+        code,
+    )
+    return row
+
+
+def enterprise_month(url: str, enterprise: str, month: date) -> dict:
+    [row] = rows(
+        url, "select * from marts.fct_enterprise_monthly where enterprise_id = %s and month = %s", enterprise, month
+    )
+    return row
+
+
+def energy_rows(url: str, enterprise: str, month: date) -> dict[str, dict]:
+    return {
+        r["energy_code"]: r
+        for r in rows(
+            url,
+            "select * from marts.fct_enterprise_energy_monthly where enterprise_id = %s and month = %s",
+            enterprise,
+            month,
+        )
+    }
+
+
+def close(value, expected, rel=1e-9):
+    return value is not None and float(value) == pytest.approx(expected, rel=rel, abs=1e-9)
+
+
+# ------------------------------------------------------------------------------------------- cement
+
+
+def test_cement_works_cement_includes_its_clinker_and_the_limits_follow_the_clinker_share(warehouse):
+    url = warehouse["url"]
+    # GB/T 2589-2020 综合能耗 of the works: coal 560 t/d × 714.3 kgce/t + electricity 500,000 kWh/d × 0.1229
+    plant_tce = N * (560 * RAW_COAL + 500_000 * ELECTRICITY) / 1000  # 14,305.198 tce
+    assert close(enterprise_month(url, CEMENT, MARCH)["comprehensive_tce_equivalent"], plant_tce)
+
+    # clinker (GB 16780-2021 熟料单位产品综合能耗): its own line, scope clinker_kiln: coal 560 t/d +
+    # 220,000 kWh/d; the works also makes cement, so the plant's energy is not given to the clinker
+    clinker = product(url, CEMENT, MARCH, "clinker")
+    clinker_tce = N * (560 * RAW_COAL + 220_000 * ELECTRICITY) / 1000  # 13,238.426 tce
+    assert clinker["energy_basis"] == "process" and clinker["process_scope"] == "clinker_kiln"
+    assert close(clinker["energy_tce_equivalent"], clinker_tce)
+    assert close(clinker["unit_product_energy"], clinker_tce * 1000 / (4_000 * N))  # 106.76 kgce/t
+    # GB 16780-2021 clinker limits 100/107/117: 106.76 reaches grade 2
+    assert (clinker["standard"], clinker["limit_grade_reached"], clinker["limit_status"]) == (
+        "GB 16780-2021",
+        "2",
+        "graded",
+    )
+
+    # cement (GB 16780-2021 水泥单位产品综合能耗) includes the clinker in it: reported with only its clinker,
+    # the cement carries the whole works (kiln + grinding + the 30,000 kWh/d of offices no process meter has)
+    cement = product(url, CEMENT, MARCH, "cement")
+    assert cement["energy_basis"] == "whole_plant"
+    assert close(cement["energy_tce_equivalent"], plant_tce)
+    upe = plant_tce * 1000 / (5_000 * N)  # 92.29 kgce/t
+    assert close(cement["unit_product_energy"], upe)
+    # clinker share 124,000 ÷ 155,000 = 80 %, not the 75 % basis: the limits move by (80 − 75) × 1.10/1.15/1.20
+    assert close(cement["clinker_share_pct"], 80.0)
+    assert close(cement["limit_value_grade1"], 80 + 5 * 1.10)  # 85.5
+    assert close(cement["limit_value_grade2"], 87 + 5 * 1.15)  # 92.75
+    assert close(cement["limit_value_grade3"], 94 + 5 * 1.20)  # 100.0
+    assert (float(cement["limit_base_grade2"]), float(cement["limit_base_grade3"])) == (87.0, 94.0)
+    # 92.29 > 87 (the uncorrected grade 2) but ≤ 92.75: grade 2 once the clinker share is applied
+    assert upe > 87 and cement["limit_grade_reached"] == "2" and not cement["is_possible_breach"]
+    assert cement["corrections_applied"] == "clinker_share" and cement["corrections_missing"] == "altitude"
+
+
+def test_output_sent_in_wan_dun_and_in_tonnes_gives_identical_unit_product_energy(warehouse):
+    url = warehouse["url"]
+    # CEMENT_WAN is the same works sending 12.4 万吨 of clinker and its cement as 10 万吨 + 55,000 t
+    for code in ("clinker", "cement"):
+        in_t, in_wan = product(url, CEMENT, MARCH, code), product(url, CEMENT_WAN, MARCH, code)
+        assert (
+            float(in_wan["output_quantity"])
+            == float(in_t["output_quantity"])
+            == {"clinker": 124_000, "cement": 155_000}[code]
+        )
+        assert in_wan["output_unit"] == "t"
+        for column in ("unit_product_energy", "energy_tce_equivalent", "limit_value_grade3"):
+            assert float(in_wan[column]) == float(in_t[column]), column
+        assert in_wan["limit_grade_reached"] == in_t["limit_grade_reached"]
+    staged = rows(
+        url,
+        "select source_quantity, source_unit, quantity from staging.stg_raw__production "
+        "where enterprise_id = %s and product_code = 'cement' order by period_start",
+        CEMENT_WAN,
+    )
+    assert [(float(r["source_quantity"]), r["source_unit"], float(r["quantity"])) for r in staged] == [
+        (10.0, "万吨", 100_000.0),
+        (55_000.0, "t", 55_000.0),
+    ]
+
+
+def test_an_unknown_production_unit_is_rejected_at_the_door_with_a_reason(warehouse):
+    url = warehouse["url"]
+    [batch] = [b for b in warehouse["ingest"]["batches"] if b["entity"] == "production"]
+    # rows read = loaded + quarantined + duplicates (19 = 18 + 1 + 0)
+    assert (batch["rows_read"], batch["rows_loaded"], batch["rows_quarantined"], batch["rows_duplicate"]) == (
+        19,
+        18,
+        1,
+        0,
+    )
+    [rejected] = rows(url, "select * from quarantine.rejected_rows where entity = 'production'")
+    assert (rejected["source_name"], rejected["row_number"], rejected["field"], rejected["value"]) == (
+        "production_2026.csv",
+        7,
+        "unit",
+        "万只",
+    )
+    assert rejected["reason"].startswith("unit is unknown or not convertible to the product's unit t (accepted: ")
+    assert "万吨" in rejected["reason"] and rejected["enterprise_id"] == CEMENT_WAN
+    # and nothing of it reaches the marts: February has no cement row
+    assert rows(url, "select 1 from marts.fct_unit_product_energy_monthly where month = '2026-02-01'") == []
+
+
+# -------------------------------------------------------------------------------------------- steel
+
+
+def test_steel_works_total_counts_its_purchases_and_never_the_gases_it_recovers_and_uses(warehouse):
+    url = warehouse["url"]
+    # GB/T 2589-2020 boundary: coke 3,220 t + coal 1,200 t + electricity 1.5 GWh + natural gas 50,000 m³ a
+    # day cross the boundary; blast-furnace and converter gas, TRT power and steam are recovered and
+    # used inside (205-2 回收利用): counting their use as well would count the coke twice
+    purchases = N * (3_220 * COKE + 1_200 * RAW_COAL + 1_500_000 * ELECTRICITY + 50_000 * NATURAL_GAS) / 1000
+    for month in (MARCH, JULY):
+        total = enterprise_month(url, STEEL, month)
+        assert close(total["comprehensive_tce_equivalent"], purchases)  # 131,134.123 tce
+        energy = energy_rows(url, STEEL, month)
+        assert close(sum(float(e["tce_equivalent"]) for e in energy.values()), purchases)
+        for gas, recovered in (("blast_furnace_gas", 13_600_000), ("converter_gas", 1_100_000), ("steam", 680)):
+            assert float(energy[gas]["tce_equivalent"]) == 0.0 and float(energy[gas]["quantity"]) == 0.0
+            assert float(energy[gas]["quantity_recovered"]) == N * recovered
+        assert float(energy["electricity"]["quantity_recovered"]) == N * 280_000  # TRT
+        recovered_tce = N * (13_600_000 * BFG + 1_100_000 * CONVERTER_GAS + 680 * STEAM + 280_000 * ELECTRICITY) / 1000
+        assert close(total["recovered_tce_equivalent"], recovered_tce)
+    # 吨钢综合能耗: crude steel embodies sinter, hot metal and converter steel, so it carries the works
+    crude = product(url, STEEL, JULY, "crude_steel")
+    assert crude["energy_basis"] == "whole_plant" and close(
+        crude["unit_product_energy"], purchases * 1000 / (8_500 * N)
+    )
+    assert crude["limit_status"] == "no_standard_in_force" and crude["limit_grade_reached"] is None
+
+
+def test_steel_processes_deduct_the_energy_they_recover_and_count_their_working_media(warehouse):
+    url = warehouse["url"]
+    # GB 21256-2025 工序能耗: the process's meters only; energy recovered in the process deducted;
+    # working media (耗能工质) counted at the coefficients the standard uses (GB/T 2589 Appendix B here)
+    sinter = product(url, STEEL, JULY, "sinter")
+    sinter_tce = N * (420 * COKE + 330_000 * ELECTRICITY + 200_000 * BFG) / 1000  # 14,702.215 tce
+    assert sinter["energy_basis"] == "process" and close(sinter["energy_tce_equivalent"], sinter_tce)
+    assert close(sinter["unit_product_energy"], sinter_tce * 1000 / (10_000 * N))  # 47.43 kgce/t
+
+    hot_metal = product(url, STEEL, JULY, "hot_metal")
+    bf_energy = 2_800 * COKE + 1_200 * RAW_COAL + 400_000 * ELECTRICITY + 6_000_000 * BFG  # consumed (hot stoves too)
+    bf_recovered = 13_600_000 * BFG + 280_000 * ELECTRICITY  # blast-furnace gas and TRT power recovered
+    bf_media = 9_600_000 * BLAST_AIR + 320_000 * OXYGEN
+    bf_tce = N * (bf_energy - bf_recovered + bf_media) / 1000  # 93,944.508 tce
+    assert close(hot_metal["energy_tce_equivalent"], bf_tce)
+    assert close(hot_metal["working_media_tce"], N * bf_media / 1000)  # 12,896 tce
+    assert close(hot_metal["produced_or_recovered_tce"], N * bf_recovered / 1000)
+    assert hot_metal["working_media_coefficients_of"] == "GB/T 2589-2020"
+    assert close(hot_metal["unit_product_energy"], bf_tce * 1000 / (8_000 * N))  # 378.81 kgce/t
+
+    converter = product(url, STEEL, JULY, "converter_steel")
+    bof_tce = (
+        N
+        * (200_000 * ELECTRICITY + 480_000 * OXYGEN + 120_000 * NITROGEN - 1_100_000 * CONVERTER_GAS - 680 * STEAM)
+        / 1000
+    )
+    assert close(converter["energy_tce_equivalent"], bof_tce)  # −4,281.968 tce: net recovery
+    upe = bof_tce * 1000 / (8_500 * N)  # −16.25 kgce/t
+    assert close(converter["unit_product_energy"], upe)
+    # without the oxygen and nitrogen it would be −44.5 kgce/t, a grade-1 converter it is not
+    assert (bof_tce - N * (480_000 * OXYGEN + 120_000 * NITROGEN) / 1000) * 1000 / (8_500 * N) < -30
+
+
+def test_steel_in_march_2026_is_judged_by_gb_21256_2013_and_in_july_by_gb_21256_2025(warehouse):
+    url = warehouse["url"]
+    for code in ("sinter", "hot_metal", "converter_steel"):
+        march, july = product(url, STEEL, MARCH, code), product(url, STEEL, JULY, code)
+        # the same energy both months: only the edition in force changes (GB 21256-2025 from 2026-07-01)
+        assert float(march["unit_product_energy"]) == float(july["unit_product_energy"])
+        # March: GB 21256-2013 is in force (until 2026-06-30) and its values are not known: the mart says so
+        assert (march["standard"], march["limit_status"], march["limit_grade_reached"]) == (
+            "GB 21256-2013",
+            "edition_values_unknown",
+            None,
+        )
+        assert march["limit_status_note"] == (
+            "GB 21256-2013 is in force this month but its limit values are not in the reference data "
+            "(not found in public sources): no grade can be given"
+        )
+        assert march["is_possible_breach"] is False
+    # July: GB 21256-2025 base values (sinter 43/46/52, blast furnace 361/370/415, converter −30/−28/−12)
+    expected = {"sinter": ("3", 52), "hot_metal": ("3", 415), "converter_steel": ("3", -12)}
+    for code, (grade, limit3) in expected.items():
+        july = product(url, STEEL, JULY, code)
+        assert (july["standard"], july["limit_status"], july["limit_grade_reached"]) == (
+            "GB 21256-2025",
+            "graded",
+            grade,
+        )
+        assert float(july["limit_value_grade3"]) == limit3
+        assert july["corrections_missing"]  # ore, feed-grade and scrap terms need inputs the feed lacks
+        assert "possible breach" in july["limit_status_note"]
+
+
+def test_no_product_is_given_the_whole_plant_when_several_share_it_or_when_it_is_a_process(warehouse):
+    url = warehouse["url"]
+    for code in ("caustic_soda", "methanol"):
+        p = product(url, CHLOR, MARCH, code)
+        assert (p["energy_basis"], p["limit_status"], p["unit_product_energy"]) == (
+            "not_attributable",
+            "energy_not_attributable",
+            None,
+        )
+        assert "several products reported" in p["limit_status_note"]
+    sinter = product(url, SINTER_PLANT, MARCH, "sinter")
+    assert (sinter["energy_basis"], sinter["unit_product_energy"], sinter["limit_grade_reached"]) == (
+        "not_attributable",
+        None,
+        None,
+    )
+    assert sinter["limit_status_note"].startswith(
+        "a process (工序) product is judged only on meters of its scope sintering"
+    )
+
+
+# -------------------------------------------------------------------------------------------- power
+
+
+def test_coal_power_plant_supplying_the_grid_never_nets_below_zero_at_equal_value(warehouse):
+    url = warehouse["url"]
+    coal, generated, supplied, bought = 8_000 * RAW_COAL, 21_000_000, 20_500_000, 50_000  # a day
+    total = enterprise_month(url, POWER, MARCH)
+    # 当量值 (GB/T 2589-2020): coal + electricity bought − electricity supplied, all at 0.1229
+    assert close(
+        total["comprehensive_tce_equivalent"], N * (coal + (bought - supplied) * ELECTRICITY) / 1000
+    )  # 99,233.945
+    # ordinary 等价值 netting would give coal + (bought − supplied) × 0.2830 < 0, which the export schema
+    # forbids and which would block the whole region:
+    assert coal + (bought - supplied) * EQUAL_VALUE_2026 < 0
+    # GB/T 2589: self-produced energy is valued by the unit's own input/output. The plant burns
+    # 5,714.4 tce a day for 21 GWh (272.1 gce/kWh < 283): the 20.5 GWh it supplies take away
+    # 20.5/21 of its coal, and what stays is the coal for the power it used itself, plus the power bought
+    own_rate = coal / generated  # kgce/kWh
+    assert own_rate < EQUAL_VALUE_2026
+    equal_value = N * (coal + bought * EQUAL_VALUE_2026 - supplied * own_rate) / 1000
+    assert close(total["comprehensive_tce_equal_value"], equal_value)  # 4,656.421 tce ≥ 0
+    assert close(equal_value, N * (coal * 0.5 / 21 + bought * EQUAL_VALUE_2026) / 1000)
+    assert (float(total["electricity_equal_value_coefficient"]), total["electricity_equal_value_basis_year"]) == (
+        0.283,
+        2025,
+    )
+    assert total["electricity_equal_value_confidence"] == "U"
+    electricity = energy_rows(url, POWER, MARCH)["electricity"]
+    assert float(electricity["quantity_produced"]) == N * generated
+    assert float(electricity["quantity_out_self_generated"]) == N * supplied
+
+    # 供电煤耗 (GB 21258-2024) in gce/kWh: coal burned ÷ power supplied (sent as 63,550 万千瓦时)
+    supply = product(url, POWER, MARCH, "coal_power_supply")
+    assert float(supply["output_quantity"]) == N * supplied and supply["output_unit"] == "kWh"
+    assert supply["indicator_unit"] == "gce/kWh" and supply["energy_scope"] == "fuel"
+    assert close(supply["unit_product_energy"], coal * 1000 / supplied)  # 278.75 gce/kWh
+    # GB 21258-2024, 600 MW ultra-supercritical: 275/282/291 → grade 2
+    assert (supply["standard"], supply["limit_grade_reached"]) == ("GB 21258-2024", "2")
+
+
+# ------------------------------------------------------------------------------------------ chemical
+
+
+def test_chemical_plant_counts_coal_used_as_raw_material_and_leaves_out_non_industrial_use(warehouse):
+    url = warehouse["url"]
+    fuel = 300 * 750.0  # boiler coal at its measured 750 kgce/t (the meter's coefficient override)
+    feed = 1_500 * RAW_COAL  # coal into the gasifiers: 用作原料, part of 工业生产消费 and of 综合能耗
+    power = 800_000 * ELECTRICITY
+    dormitories = 20_000 * ELECTRICITY  # 205-1 非工业生产消费: outside the industrial 综合能耗
+    total = enterprise_month(url, CHEM, MARCH)
+    assert close(total["comprehensive_tce_equivalent"], N * (fuel + feed + power) / 1000)  # 43,237.87 tce
+    assert close(total["raw_material_tce_equivalent"], N * feed / 1000)  # 33,214.95 tce
+    assert close(total["non_industrial_tce_equivalent"], N * dormitories / 1000)  # 76.198 tce
+    coal = energy_rows(url, CHEM, MARCH)["raw_coal"]
+    assert float(coal["quantity_raw_material"]) == N * 1_500
+    # 205-1 采用折标系数: the coefficient actually used, (300 × 750 + 1,500 × 714.3) ÷ 1,800 kgce/t
+    assert close(coal["coefficient_kgce_per_unit"], (fuel + feed) / 1_800)  # 720.25
+    # GB 29436-2023 methanol from coal: the raw-material coal is part of the product's energy
+    methanol = product(url, CHEM, MARCH, "methanol")
+    assert methanol["energy_basis"] == "whole_plant"
+    assert close(methanol["unit_product_energy"], (fuel + feed + power) / 1_000)  # 1,394.77 kgce/t
+    assert (methanol["standard"], methanol["limit_grade_reached"]) == ("GB 29436-2023", "2")  # 1380/1400/1800
+
+
+# ------------------------------------------------------------------------------------ feed contract
+
+
+def test_a_recovered_or_output_meter_cannot_be_an_out_meter(warehouse):
+    [rejected] = rows(warehouse["url"], "select * from quarantine.rejected_rows where entity = 'meters'")
+    assert (rejected["field"], rejected["value"], rejected["enterprise_id"]) == ("usage", "recovered", STEEL)
+    assert "direction must be in" in rejected["reason"]
+
+
+# ------------------------------------------------------------------------------------------- export
+
+
+def test_export_coefficient_times_quantity_is_tce_on_every_row_overrides_included(warehouse):
+    result = warehouse["export"]
+    assert {r["region_code"]: r["status"] for r in result["regions"]} == {HEBEI: "exported", ZHEJIANG: "exported"}
+    checked = 0
+    for region in (HEBEI, ZHEJIANG):
+        folder = warehouse["outbox"] / "2026-03" / region
+        document = json.loads((folder / "enterprises.json").read_text(encoding="utf-8"))
+        table = list(csv.DictReader(io.StringIO((folder / "enterprise_energy.csv").read_text(encoding="utf-8"))))
+        json_rows = [(e["enterprise_id"], x) for e in document["enterprises"] for x in e["energy"]]
+        assert len(json_rows) == len(table)
+        for (ent, x), c in zip(json_rows, table):
+            for coefficient, quantity, tce in (
+                (x["coefficient_kgce_per_unit"], x["quantity_consumed"], x["tce_equivalent"]),
+                (float(c["coefficient_kgce_per_unit"]), float(c["quantity_consumed"]), float(c["tce_equivalent"])),
+            ):
+                # equal at the printed precision: coefficient 4 places, quantity 3, tce 3 (export contract)
+                tolerance = 0.00005 * abs(quantity) / 1000 + 0.0005 * abs(coefficient) / 1000 + 0.0005
+                assert abs(coefficient * quantity / 1000 - tce) <= tolerance, (region, ent, x["energy_code"])
+                checked += 1
+        if region == ZHEJIANG:
+            chem = next(e for e in document["enterprises"] if e["enterprise_id"] == CHEM)
+            coal = next(x for x in chem["energy"] if x["energy_code"] == "raw_coal")
+            # the meter override is in the coefficient, not the seed's 714.3 (which would give 40,187.2 tce)
+            assert (coal["coefficient_kgce_per_unit"], coal["quantity_consumed"], coal["tce_equivalent"]) == (
+                720.25,
+                55_800.0,
+                40_189.95,
+            )
+            power = next(e for e in document["enterprises"] if e["enterprise_id"] == POWER)
+            assert power["comprehensive_tce_equal_value"] == 4656.421  # ≥ 0: the region exports
+        if region == HEBEI:
+            steel = next(e for e in document["enterprises"] if e["enterprise_id"] == STEEL)
+            statuses = {p["product_code"]: p["limit_status"] for p in steel["products"]}
+            assert statuses["sinter"] == "edition_values_unknown" and statuses["crude_steel"] == "no_standard_in_force"
+    # 18 energy rows (Hebei: 7 of the steel works incl. its recovered-only gases, 2 of the sinter plant;
+    # Zhejiang: 2 + 2 cement, 2 power, 2 methanol, 1 chlor-alkali), each in the JSON and the CSV
+    assert checked == 2 * 18
