@@ -163,8 +163,10 @@ def checks(month_filter: str) -> list[Check]:
             "no_negative_comprehensive_energy",
             "marts",
             "blocking",
-            "综合能耗 is never negative",
-            query="select region_code, count(*) filter (where comprehensive_tce_equivalent < 0) as negative_rows "
+            "综合能耗 is never negative, at 当量值 nor at 等价值 (the export contract requires both ≥ 0; "
+            "a power plant's own generation is valued so that it never nets below zero)",
+            query="select region_code, count(*) filter (where comprehensive_tce_equivalent < 0 "
+            "or comprehensive_tce_equal_value < 0) as negative_rows "
             f"from marts.fct_enterprise_monthly where true {mf} group by region_code",
             region_column="region_code",
             expectations=(_between("negative_rows", 0, 0),),

@@ -82,6 +82,22 @@ def test_negative_comprehensive_energy_blocks_its_region_while_the_clean_region_
     assert sorted(p.name for p in (national / "2026-01" / ZHEJIANG / "r1").iterdir()) == FILES
 
 
+def test_negative_equal_value_blocks_its_region_instead_of_breaking_the_export_contract(warehouse, tmp_path):
+    # the export schema requires 综合能耗 ≥ 0 at both values: an enterprise below zero at 等价值 blocks its
+    # region through the gate (the other region leaves) rather than failing the whole run on the schema
+    with psycopg.connect(warehouse) as conn:
+        conn.execute(
+            "update marts.fct_enterprise_monthly set comprehensive_tce_equal_value = -3.5 where enterprise_id = %s",
+            (CHEMICALS,),
+        )
+    rebuild_region_rollups(warehouse)  # as transform would: the region sums stay identities
+    result = gate_and_export(warehouse, tmp_path / "outbox")
+    by_region = {r["region_code"]: r for r in result["regions"]}
+    assert by_region[ZHEJIANG]["status"] == "blocked"
+    assert "no_negative_comprehensive_energy" in by_region[ZHEJIANG]["failed_checks"]
+    assert by_region[SHANGHAI]["status"] == "exported"
+
+
 def test_clean_month_is_exported_and_re_export_is_unchanged_with_identical_bytes(warehouse, tmp_path):
     outbox = tmp_path / "outbox"
     first = gate_and_export(warehouse, outbox)
