@@ -415,6 +415,9 @@ def _industry_page(conn, ind, month, nav) -> str:
     return _page(f"{ind['name_zh'] or code} {code} · {month:%Y-%m}", "行业视图 industry view", body, nav)
 
 
+NO_LIMIT = "无现行限额 no limit in force"
+
+
 def _enterprise_page(conn, ent, month, nav) -> str:
     info = _q(conn, "select * from marts.dim_enterprise where enterprise_id = %s", (ent,))[0]
     m = _q(conn, "select * from marts.fct_enterprise_monthly where enterprise_id = %s and month = %s", (ent, month))[0]
@@ -454,7 +457,7 @@ def _enterprise_page(conn, ent, month, nav) -> str:
                 unit=u["indicator_unit"],
                 reference=[(f"{g}级", float(v)) for g, v in zip(("1", "2", "3"), u["limits"] or [], strict=False)],
             )
-            + f'<p class="note">等级 grade: {u["limit_grade_reached"] or escape(u["limit_status_note"] or "无现行限额 no limit in force")}'
+            + f'<p class="note">等级 grade: {u["limit_grade_reached"] or escape(u["limit_status_note"] or NO_LIMIT)}'
             f"{' — 可能超限 possible breach (基准值, 未修正)' if u['is_possible_breach'] else ''}</p>"
             for u in upe
         )

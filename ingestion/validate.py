@@ -34,6 +34,8 @@ TZ = "_tz"  # per-row time zone column used while parsing
 @lru_cache(maxsize=1)
 def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
+
+
 # meter usages (contract v1.1) that measure energy produced inside the boundary, never a boundary crossing
 PRODUCED_INSIDE = ("secondary_output", "recovered")
 
@@ -273,7 +275,7 @@ def _first_failure(frame: pl.DataFrame, checks: list) -> pl.DataFrame:
 def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.DataFrame, list]:
     """Entity rules; may join extra columns onto the frame. Returns (frame, checks)."""
     ref = ctx.reference
-    checks: list[tuple[str, pl.Expr, str]] = []
+    checks: list[tuple[str, pl.Expr, str | pl.Expr]] = []  # field, failing rows, reason (text or per row)
     names = ent.field_names
     if "enterprise_id" in names:
         ids = frame.get_column("enterprise_id").drop_nulls().unique().to_list()

@@ -38,7 +38,7 @@ from indicator_fixtures import (
 from expectations import run_quality_gate
 from ingestion.loader import ingest_path
 from orchestration.dbt_env import run_dbt
-from orchestration.export import export_month
+from orchestration.lib.export import export_month
 
 N = 31  # days in March and in July 2026: every monthly figure is 31 × the daily value
 # GB/T 2589-2020 coefficients (seed energy_types), kgce per canonical unit

@@ -67,9 +67,9 @@ select
     coalesce(sum(consumption * coefficient) filter (where direction = 'in'), 0) / 1000.0 as tce_equivalent_in,
     coalesce(sum(consumption * coefficient) filter (where direction = 'out'), 0) / 1000.0 as tce_equivalent_out,
     coalesce(sum(consumption * coalesce(equal_value_coefficient, coefficient)) filter (where direction = 'in'), 0)
-        / 1000.0 as tce_equal_value_in,
+    / 1000.0 as tce_equal_value_in,
     coalesce(sum(consumption * coalesce(equal_value_coefficient, coefficient)) filter (where direction = 'out'), 0)
-        / 1000.0 as tce_equal_value_out,
+    / 1000.0 as tce_equal_value_out,
     sum(abs(estimated_consumption) * coefficient) / 1000.0 as estimated_tce,
     sum(estimated_consumption) as estimated_quantity,
     sum(intervals_expected) as intervals_expected,

@@ -47,13 +47,16 @@ per_type as (
         coalesce(sum(quantity_in) filter (where usage = 'recovered'), 0) as quantity_recovered,
         -- received for industrial production (raw material included), at both values
         coalesce(sum(tce_equivalent_in) filter (
-            where scope = 'boundary' and usage in ('industrial_production', 'raw_material')), 0) as tce_in_counted,
+            where scope = 'boundary' and usage in ('industrial_production', 'raw_material')
+        ), 0) as tce_in_counted,
         coalesce(sum(tce_equal_value_in) filter (
-            where scope = 'boundary' and usage in ('industrial_production', 'raw_material')), 0) as tce_ev_in_counted,
+            where scope = 'boundary' and usage in ('industrial_production', 'raw_material')
+        ), 0) as tce_ev_in_counted,
         coalesce(sum(tce_equivalent_in) filter (where scope = 'boundary' and usage = 'industrial_production'), 0)
             as tce_in_industrial,
         coalesce(sum(quantity_in) filter (
-            where scope = 'boundary' and usage in ('industrial_production', 'raw_material')), 0) as quantity_in_counted,
+            where scope = 'boundary' and usage in ('industrial_production', 'raw_material')
+        ), 0) as quantity_in_counted,
         coalesce(sum(tce_equivalent_out) filter (where scope = 'boundary'), 0) as tce_out,
         coalesce(sum(tce_equal_value_out) filter (where scope = 'boundary'), 0) as tce_ev_out,
         coalesce(sum(tce_equivalent_in) filter (where scope = 'boundary' and usage = 'raw_material'), 0)
@@ -108,12 +111,13 @@ valued as (
         s.*,
         o.fuel_tce / nullif(o.produced_tce, 0) as own_input_per_output,
         case
-            when s.quantity_out_self_generated > 0 then
-                (s.quantity_out - s.quantity_out_self_generated) / s.quantity_out * s.tce_ev_out
-                + s.quantity_out_self_generated / s.quantity_out * least(
-                    s.tce_ev_out,
-                    coalesce(o.fuel_tce / nullif(o.produced_tce, 0), 0) * s.tce_out
-                )
+            when s.quantity_out_self_generated > 0
+                then
+                    (s.quantity_out - s.quantity_out_self_generated) / s.quantity_out * s.tce_ev_out
+                    + s.quantity_out_self_generated / s.quantity_out * least(
+                        s.tce_ev_out,
+                        coalesce(o.fuel_tce / nullif(o.produced_tce, 0), 0) * s.tce_out
+                    )
             else s.tce_ev_out
         end as tce_ev_out_valued
     from self_generated as s

@@ -13,7 +13,7 @@ with energy as (
         sum(f.tce_equivalent) filter (where et.counts_toward_comprehensive) as comprehensive_tce_equivalent,
         sum(f.tce_equal_value) filter (where et.counts_toward_comprehensive) as comprehensive_tce_equal_value,
         sum(f.intervals_received) filter (where et.counts_toward_comprehensive)::numeric
-            / nullif(sum(f.intervals_expected) filter (where et.counts_toward_comprehensive), 0) as completeness,
+        / nullif(sum(f.intervals_expected) filter (where et.counts_toward_comprehensive), 0) as completeness,
         coalesce(
             sum(f.estimated_tce) filter (where et.counts_toward_comprehensive)
             / nullif(sum(abs(f.tce_equivalent)) filter (where et.counts_toward_comprehensive), 0),
@@ -27,8 +27,10 @@ with energy as (
         sum(f.tce_equivalent_recovered) filter (where et.counts_toward_comprehensive) as recovered_tce_equivalent,
         sum(f.tce_equivalent_out) filter (where et.counts_toward_comprehensive) as supplied_tce_equivalent,
         coalesce(sum(f.tce_equivalent) filter (where et.is_working_medium), 0) as working_media_tce_equivalent,
-        max(f.equal_value_coefficient) filter (where f.energy_code = 'electricity') as electricity_equal_value_coefficient,
-        max(f.equal_value_basis_year) filter (where f.energy_code = 'electricity') as electricity_equal_value_basis_year,
+        max(f.equal_value_coefficient) filter (where f.energy_code = 'electricity')
+            as electricity_equal_value_coefficient,
+        max(f.equal_value_basis_year) filter (where f.energy_code = 'electricity')
+            as electricity_equal_value_basis_year,
         max(f.equal_value_confidence) filter (where f.energy_code = 'electricity') as electricity_equal_value_confidence
     from {{ ref('fct_enterprise_energy_monthly') }} as f
     inner join {{ ref('energy_types') }} as et on et.energy_code = f.energy_code

@@ -19,16 +19,16 @@ select
     r.scope as process_code,
     r.energy_code,
     coalesce(sum(r.quantity_in) filter (where r.usage in ('industrial_production', 'raw_material')), 0)
-        - sum(r.quantity_out)
-        - coalesce(sum(r.quantity_in) filter (where r.produced_inside), 0) as quantity,
+    - sum(r.quantity_out)
+    - coalesce(sum(r.quantity_in) filter (where r.produced_inside), 0) as quantity,
     max(r.unit) as unit,
     coalesce(sum(r.tce_equivalent_in) filter (where r.usage in ('industrial_production', 'raw_material')), 0)
-        - sum(r.tce_equivalent_out)
-        - coalesce(sum(r.tce_equivalent_in) filter (where r.produced_inside), 0) as tce_equivalent,
+    - sum(r.tce_equivalent_out)
+    - coalesce(sum(r.tce_equivalent_in) filter (where r.produced_inside), 0) as tce_equivalent,
     sum(r.intervals_received)::numeric / nullif(sum(r.intervals_expected), 0) as completeness,
     coalesce(sum(r.tce_equal_value_in) filter (where r.usage in ('industrial_production', 'raw_material')), 0)
-        - sum(r.tce_equal_value_out)
-        - coalesce(sum(r.tce_equal_value_in) filter (where r.produced_inside), 0) as tce_equal_value,
+    - sum(r.tce_equal_value_out)
+    - coalesce(sum(r.tce_equal_value_in) filter (where r.produced_inside), 0) as tce_equal_value,
     coalesce(sum(r.quantity_in) filter (where r.usage in ('industrial_production', 'raw_material')), 0)
         as quantity_consumed,
     sum(r.quantity_out) as quantity_out,

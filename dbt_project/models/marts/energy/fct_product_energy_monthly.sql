@@ -62,21 +62,24 @@ products_in_force as (
         coalesce(e.edition, '2020') as media_edition,
         not exists (
             select 1 from production as other
-            where other.enterprise_id = o.enterprise_id and other.month = o.month
-              and other.product_code <> o.product_code
-              and not (other.product_code = any(string_to_array(coalesce(pr.embodies, ''), ';')))
+            where
+                other.enterprise_id = o.enterprise_id and other.month = o.month
+                and other.product_code <> o.product_code
+                and not (other.product_code = any(string_to_array(coalesce(pr.embodies, ''), ';')))
         ) as reported_alone,
         array(
             select coalesce(other.process_scope, '')
             from production as other
-            where other.enterprise_id = o.enterprise_id and other.month = o.month
-              and other.product_code = any(string_to_array(coalesce(pr.embodies, ''), ';'))
+            where
+                other.enterprise_id = o.enterprise_id and other.month = o.month
+                and other.product_code = any(string_to_array(coalesce(pr.embodies, ''), ';'))
         ) as embodied_scopes
     from production as o
     inner join {{ ref('products') }} as pr using (product_code)
     left join editions as e
-        on e.product_code = o.product_code and e.unit = pr.indicator_unit
-        and o.month >= e.effective_from and (e.effective_to is null or o.month < e.effective_to)
+        on
+            e.product_code = o.product_code and e.unit = pr.indicator_unit
+            and o.month >= e.effective_from and (e.effective_to is null or o.month < e.effective_to)
 ),
 
 media_coefficients as (
@@ -112,14 +115,16 @@ valued as (
     select
         b.*,
         case b.energy_basis
-            when 'whole_plant' then
-                case when b.energy_scope = 'fuel' then plant.fuel else m.comprehensive_tce_equivalent end
+            when 'whole_plant'
+                then
+                    case when b.energy_scope = 'fuel' then plant.fuel else m.comprehensive_tce_equivalent end
             when 'process' then proc.energy_equivalent
             when 'process_chain' then proc.energy_equivalent
         end as energy_equivalent_tce,
         case b.energy_basis
-            when 'whole_plant' then
-                case when b.energy_scope = 'fuel' then plant.fuel else m.comprehensive_tce_equal_value end
+            when 'whole_plant'
+                then
+                    case when b.energy_scope = 'fuel' then plant.fuel else m.comprehensive_tce_equal_value end
             when 'process' then proc.energy_equal_value
             when 'process_chain' then proc.energy_equal_value
         end as energy_equal_value_tce,
@@ -142,8 +147,9 @@ valued as (
         from {{ ref('fct_enterprise_energy_monthly') }} as f
         inner join {{ ref('energy_types') }} as et using (energy_code)
         left join media_coefficients as c
-            on c.enterprise_id = b.enterprise_id and c.month = b.month and c.product_code = b.product_code
-            and c.energy_code = f.energy_code
+            on
+                c.enterprise_id = b.enterprise_id and c.month = b.month and c.product_code = b.product_code
+                and c.energy_code = f.energy_code
         where f.enterprise_id = b.enterprise_id and f.month = b.month and b.energy_basis = 'whole_plant'
     ) as plant on true
     left join lateral (
@@ -161,10 +167,12 @@ valued as (
                 as recovered
         from {{ ref('fct_process_monthly') }} as f
         left join media_coefficients as c
-            on c.enterprise_id = b.enterprise_id and c.month = b.month and c.product_code = b.product_code
-            and c.energy_code = f.energy_code
-        where f.enterprise_id = b.enterprise_id and f.month = b.month and f.process_code = any(b.scopes)
-          and b.energy_basis in ('process', 'process_chain')
+            on
+                c.enterprise_id = b.enterprise_id and c.month = b.month and c.product_code = b.product_code
+                and c.energy_code = f.energy_code
+        where
+            f.enterprise_id = b.enterprise_id and f.month = b.month and f.process_code = any(b.scopes)
+            and b.energy_basis in ('process', 'process_chain')
     ) as proc on true
 )
 
@@ -200,5 +208,5 @@ select
     -- of the standard (当量值 or 等价值)
     energy_equivalent_tce + working_media_tce as energy_tce_equivalent,
     case when electricity_basis = 'equal_value' then energy_equal_value_tce else energy_equivalent_tce end
-        + working_media_tce as energy_tce
+    + working_media_tce as energy_tce
 from valued

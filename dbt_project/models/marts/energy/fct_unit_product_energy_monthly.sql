@@ -21,9 +21,11 @@ with products as (
                 from (
                     select 100.0 * sum(c.output_quantity) / nullif(p.output_quantity, 0) as share
                     from {{ ref('fct_product_energy_monthly') }} as c
-                    where c.enterprise_id = p.enterprise_id and c.month = p.month and c.product_code = 'clinker'
-                      and c.output_unit_error is null
-                ) as s)
+                    where
+                        c.enterprise_id = p.enterprise_id and c.month = p.month and c.product_code = 'clinker'
+                        and c.output_unit_error is null
+                ) as s
+            )
         end as clinker_share_pct
     from {{ ref('fct_product_energy_monthly') }} as p
 ),
@@ -45,11 +47,14 @@ corrections as (
     select
         p.enterprise_id, p.month, p.product_code,
         coalesce(sum(c.coefficient * (p.clinker_share_pct - c.reference_value)) filter (
-            where c.grade in ('1', '*') and c.input = 'clinker_share_pct'), 0) as grade1_correction,
+            where c.grade in ('1', '*') and c.input = 'clinker_share_pct'
+        ), 0) as grade1_correction,
         coalesce(sum(c.coefficient * (p.clinker_share_pct - c.reference_value)) filter (
-            where c.grade in ('2', '*') and c.input = 'clinker_share_pct'), 0) as grade2_correction,
+            where c.grade in ('2', '*') and c.input = 'clinker_share_pct'
+        ), 0) as grade2_correction,
         coalesce(sum(c.coefficient * (p.clinker_share_pct - c.reference_value)) filter (
-            where c.grade in ('3', '*') and c.input = 'clinker_share_pct'), 0) as grade3_correction,
+            where c.grade in ('3', '*') and c.input = 'clinker_share_pct'
+        ), 0) as grade3_correction,
         string_agg(distinct c.correction, ', ') filter (
             where c.computed_by_platform and c.input = 'clinker_share_pct' and p.clinker_share_pct is not null
         ) as corrections_applied,
@@ -73,8 +78,9 @@ judged as (
         c.corrections_missing
     from products as p
     left join limits as l
-        on l.product_code = p.product_code and l.standard = p.standard and l.edition = p.edition
-        and l.unit = p.indicator_unit
+        on
+            l.product_code = p.product_code and l.standard = p.standard and l.edition = p.edition
+            and l.unit = p.indicator_unit
     left join corrections as c
         on c.enterprise_id = p.enterprise_id and c.month = p.month and c.product_code = p.product_code
 )
@@ -109,20 +115,28 @@ select
     end as limit_status,
     case
         when output_unit_error is not null then 'production ' || output_unit_error || ': output not summed'
-        when energy_basis = 'not_attributable' then
-            case
-                when boundary = 'process' then 'a process (工序) product is judged only on meters of its scope '
-                    || coalesce(process_scope, '(none)') || '; none in this month'
-                else 'several products reported and no meters in scope ' || coalesce(process_scope, '(none)')
-                    || ': the plant''s energy is not allocated between products (GB/T 2589-2020)'
-            end
+        when energy_basis = 'not_attributable'
+            then
+                case
+                    when boundary = 'process'
+                        then
+                            'a process (工序) product is judged only on meters of its scope '
+                            || coalesce(process_scope, '(none)') || '; none in this month'
+                    else
+                        'several products reported and no meters in scope ' || coalesce(process_scope, '(none)')
+                        || ': the plant''s energy is not allocated between products (GB/T 2589-2020)'
+                end
         when unit_product_energy is null then 'no output in the month'
         when standard is null then 'no limit standard in force for this product in this month'
-        when not values_known then standard || '-' || edition || ' is in force this month but its limit values are '
-            || 'not in the reference data (not found in public sources): no grade can be given'
-        else 'graded by ' || standard || '-' || edition || case when corrections_missing is not null
-            then ' (corrections not applied: ' || corrections_missing || '; above grade 3 = possible breach)'
-            else '' end
+        when not values_known
+            then
+                standard || '-' || edition || ' is in force this month but its limit values are '
+                || 'not in the reference data (not found in public sources): no grade can be given'
+        else 'graded by ' || standard || '-' || edition || case
+            when corrections_missing is not null
+                then ' (corrections not applied: ' || corrections_missing || '; above grade 3 = possible breach)'
+            else ''
+        end
     end as limit_status_note,
     energy_basis,
     boundary,
