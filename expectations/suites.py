@@ -90,6 +90,15 @@ STABLE_COLUMNS = {
 }
 
 
+# How a boundary meter counts toward 综合能耗 (GB/T 2589-2020 boundary, 205-1 purposes of contract v1.1
+# `usage`): +1 received for industrial production (raw material included), −1 supplied (out), 0 for
+# non-industrial use and for energy produced or recovered inside (never added).
+COUNTED_SIGN = (
+    "(case when m.direction = 'out' then -1 "
+    "when m.usage in ('industrial_production', 'raw_material') then 1 else 0 end)"
+)
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -248,12 +257,13 @@ def checks(month_filter: str) -> list[Check]:
             "energy_marts_reconcile_with_vee",
             "marts",
             "blocking",
-            "per enterprise, month and energy type: quantity = Σ boundary meter-days of the VEE layer (in − out)",
+            "per enterprise, month and energy type: quantity = Σ boundary meter-days of the VEE layer (in for "
+            "industrial production, raw material included, − out: what counts toward 综合能耗)",
             query="select e.region_code, f.enterprise_id, f.month, f.energy_code, "
             "abs(f.quantity - coalesce(v.quantity, 0)) / greatest(1, abs(f.quantity)) as relative_difference "
             "from marts.fct_enterprise_energy_monthly f join marts.dim_enterprise e using (enterprise_id) "
             "left join (select d.enterprise_id, date_trunc('month', d.local_date)::date as month, "
-            "m.energy_code, sum(case when m.direction = 'out' then -1 else 1 end * d.consumption) as quantity "
+            f"m.energy_code, sum({COUNTED_SIGN} * d.consumption) as quantity "
             "from intermediate.int_meter_daily d join staging.stg_raw__meters m using (enterprise_id, meter_id) "
             "where m.scope = 'boundary' group by 1, 2, 3) v using (enterprise_id, month, energy_code) "
             f"where true {mf.replace('month', 'f.month')}",
@@ -270,7 +280,7 @@ def checks(month_filter: str) -> list[Check]:
             "abs(f.tce_equivalent - coalesce(v.tce, 0)) / greatest(1, abs(f.tce_equivalent)) as relative_difference "
             "from marts.fct_enterprise_energy_monthly f join marts.dim_enterprise e using (enterprise_id) "
             "left join (select d.enterprise_id, date_trunc('month', d.local_date)::date as month, "
-            "m.energy_code, sum(case when m.direction = 'out' then -1 else 1 end * d.consumption "
+            f"m.energy_code, sum({COUNTED_SIGN} * d.consumption "
             "* coalesce(m.coefficient_kgce * 1.0 / nullif(m.unit_factor, 0), t.coefficient_kgce_per_unit)) "
             "/ 1000.0 as tce "
             "from intermediate.int_meter_daily d join staging.stg_raw__meters m using (enterprise_id, meter_id) "

@@ -44,7 +44,7 @@ DDL = """
 create table reference.energy_types (energy_code text primary key, name_zh text, canonical_unit text,
     coefficient_kgce_per_unit numeric, equal_value_kgce_per_unit numeric);
 create table staging.stg_raw__meters (enterprise_id text, meter_id text, energy_code text, direction text,
-    scope text, unit_factor numeric, coefficient_kgce numeric);
+    scope text, unit_factor numeric, coefficient_kgce numeric, usage text);
 create table intermediate.int_meter_daily (enterprise_id text, meter_id text, local_date date, local_month date,
     consumption numeric);
 create table reference.plausibility_bounds (energy_code text, unit text, max_reading_quantity numeric,
@@ -106,7 +106,9 @@ def build_small_warehouse(url: str) -> None:
             meter = f"M-{code}"
             eq, ev = coefficient[code]
             conn.execute(
-                "insert into staging.stg_raw__meters values (%s, %s, %s, 'in', 'boundary', 1, null)", (ent, meter, code)
+                "insert into staging.stg_raw__meters values (%s, %s, %s, 'in', 'boundary', 1, null, "
+                "'industrial_production')",
+                (ent, meter, code),
             )
             conn.execute(  # the VEE layer the gate recomputes the energy marts from: one meter-day per meter
                 "insert into intermediate.int_meter_daily values (%s, %s, '2026-01-15', %s, %s)", (ent, meter, MONTH, q)
