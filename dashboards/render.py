@@ -11,6 +11,8 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 
+from expectations.thresholds import Thresholds, load_thresholds
+
 from .charts import bar_chart, donut, empty, line_chart
 
 CSS = """
@@ -82,6 +84,7 @@ def render_month(url: str, month: date, out_dir: Path) -> list[Path]:
     pages: dict[str, str] = {}
     ym = f"{month:%Y-%m}"
     nav = '<a href="index.html">首页 Index</a><a href="acceptance.html">验收报告 Acceptance</a>'
+    thresholds = load_thresholds(url)  # the completeness rule as the warehouse applied it
     with psycopg.connect(url) as conn:
         regions = _q(
             conn,
@@ -95,7 +98,9 @@ def render_month(url: str, month: date, out_dir: Path) -> list[Path]:
         have_alerts = _exists(conn, "marts.fct_alerts")
         have_forecast = _exists(conn, "marts.fct_forecast_monthly")
         for r in regions:
-            pages[f"region_{r['region_code']}.html"] = _region_page(conn, r, month, nav, have_alerts, have_forecast)
+            pages[f"region_{r['region_code']}.html"] = _region_page(
+                conn, r, month, nav, have_alerts, have_forecast, thresholds
+            )
         industries = _q(
             conn,
             "select distinct f.industry_code, i.name_zh from marts.fct_enterprise_monthly f "
@@ -171,7 +176,7 @@ def _trend_chart(this_year, last_year, month: date, title: str) -> str:
     )
 
 
-def _region_page(conn, r, month, nav, have_alerts, have_forecast) -> str:
+def _region_page(conn, r, month, nav, have_alerts, have_forecast, thresholds: Thresholds) -> str:
     code = r["region_code"]
     this_year, last_year = _trend_vs_last_year(conn, "region_code", code, month)
     daily = _q(
@@ -239,7 +244,7 @@ def _region_page(conn, r, month, nav, have_alerts, have_forecast) -> str:
                 [
                     f'<a href="enterprise_{t["enterprise_id"]}.html">{escape(t["name"])}</a>',
                     _f(t["v"]),
-                    _judged(_pct(t["completeness"]), ok=(t["completeness"] or 0) >= 0.9),
+                    _judged(_pct(t["completeness"]), ok=(t["completeness"] or 0) >= thresholds.completeness),
                     _pct(t["mom_change"]),
                 ]
                 for t in top

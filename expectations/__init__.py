@@ -2,5 +2,6 @@
 No Dagster import: orchestration/ wraps these as asset checks."""
 
 from .runner import CheckResult, QualityReport, run_quality_gate
+from .thresholds import Thresholds, load_thresholds
 
-__all__ = ["CheckResult", "QualityReport", "run_quality_gate"]
+__all__ = ["CheckResult", "QualityReport", "Thresholds", "load_thresholds", "run_quality_gate"]

@@ -93,9 +93,10 @@ def run_quality_gate(
     import great_expectations as gx
 
     from .suites import checks
+    from .thresholds import load_thresholds
 
     month_filter = f"and month = '{month:%Y-%m-01}'" if month else ""
-    selected = [c for c in checks(month_filter) if c.layer in layers]
+    selected = [c for c in checks(month_filter, load_thresholds(url)) if c.layer in layers]
     ctx = gx.get_context(mode="ephemeral")
     with contextlib.suppress(Exception):  # only cosmetics: older GX contexts have no progress bars setting
         ctx.variables.progress_bars = {"globally": False}  # type: ignore[assignment]  # GX accepts the plain dict

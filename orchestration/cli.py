@@ -1,8 +1,9 @@
 """The `iem` command line (DESIGN §7: keep names and options stable).
 
 `--json` prints one JSON object as the last line of stdout; human-readable progress goes to stderr.
-Single-stage commands call the libraries directly; `iem run` executes the Dagster asset graph
-in-process (the same graph the UI shows).
+The commands that run stages (`run`, `transform`, `export`, `evaluate`) execute a job of the one Dagster
+asset graph in-process (orchestration/pipeline.py; the same graph the UI shows, recorded in the same
+instance); single-purpose commands (`ingest`, `check`, `dashboard`, ...) call the libraries directly.
 """
 
 from __future__ import annotations
@@ -256,26 +257,23 @@ def cmd_bench(args) -> int:
 
 
 def cmd_transform(args) -> int:
-    from .database import stage_url
-    from .dbt_env import run_dbt
+    from .pipeline import COMMAND_JOBS, execute_job
 
-    url = _warehouse()
+    _warehouse()
     t0 = time.perf_counter()
-    result = run_dbt(["build"], url)
-    counts: dict[str, int] = {}
-    for r in result.result:
-        counts[str(r.status)] = counts.get(str(r.status), 0) + 1
-    from .lib.forecasting import run_forecasts
-
-    forecasts = run_forecasts(stage_url(url, "transformer"))
+    run = execute_job(COMMAND_JOBS["transform"])
     out = {
-        "status": "success",
+        "status": run.status,
+        "job": run.job,
+        "run_id": run.run_id,
+        "failed_steps": run.failed_steps,
         "seconds": round(time.perf_counter() - t0, 1),
-        "results": counts,
-        "forecasts": forecasts,
+        "checks": run.checks,
+        "failed_checks": run.failed_checks,
+        "forecasts": run.forecasts,
     }
-    _emit(args, out, f"dbt build: {counts}\nforecasts: {forecasts}")
-    return 0
+    _emit(args, out, f"{run.job} {run.status}: checks {run.checks}\nforecasts: {run.forecasts}")
+    return 0 if run.success else 1
 
 
 def cmd_check(args) -> int:
@@ -298,22 +296,16 @@ def cmd_check(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from expectations import run_quality_gate
-
-    from .database import stage_url
-    from .lib.export import export_month
+    from .pipeline import COMMAND_JOBS, execute_job
     from .settings import Paths
 
-    url = _warehouse()
+    _warehouse()
     paths = Paths.from_env().ensure()
-    quality = run_quality_gate(stage_url(url, "transformer"), month=args.month, docs_dir=paths.quality)
-    result = export_month(
-        stage_url(url, "exporter"),
-        args.month,
-        paths.outbox,
-        quality=quality,
-        deliver_to=os.environ.get("IEM_NATIONAL_ENDPOINT") or None,
-    )
+    run = execute_job(COMMAND_JOBS["export"], partition_key=args.month.isoformat())
+    if run.export is None:  # the gate or the export crashed before deciding any region
+        _say(f"  {run.job} failed in {', '.join(run.failed_steps) or 'its run'} (run {run.run_id})")
+        return 2
+    result = run.export
     for r in result["regions"]:
         _say(
             f"  {r['region_code']}: {r['status']} revision {r.get('revision')}"
@@ -346,7 +338,7 @@ def cmd_dashboard(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .database import database_url
-    from .lib.evaluation import evaluate
+    from .pipeline import evaluate
 
     result = evaluate(database_url(), enterprises=args.enterprises, days=args.days, seed=args.seed, faults=args.faults)
     lines = [f"{'kind':<22}{'truth':>7}{'alerts':>8}{'precision':>11}{'recall':>8}"]

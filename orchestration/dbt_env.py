@@ -35,13 +35,34 @@ def apply_dbt_environment(url: str | None = None) -> None:
 
 
 def run_dbt(args: list[str], url: str | None = None, project_dir: Path = DBT_PROJECT_DIR):
-    """Invoke dbt in-process (dbtRunner) against the warehouse. Raises on failure."""
+    """Invoke dbt in-process (dbtRunner) against the warehouse. Raises on failure.
+
+    Each invocation writes its artifacts into a target folder of its own (seeded with the project's
+    partial-parse state, as dagster-dbt does for its runs), so builds of different warehouses running at
+    the same time (tests in parallel, a benchmark beside a run) never overwrite each other's manifest."""
+    import shutil
+    import tempfile
+
     from dbt.cli.main import dbtRunner
 
     apply_dbt_environment(url)
-    full = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
-    with warehouse_build_lock(url):
-        result = dbtRunner().invoke(full)
+    shared_target = project_dir / "target"
+    shared_target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=shared_target, prefix="run_dbt-") as private:
+        partial = shared_target / "partial_parse.msgpack"
+        if partial.exists():
+            shutil.copy2(partial, Path(private) / partial.name)
+        full = [
+            *args,
+            "--project-dir",
+            str(project_dir),
+            "--profiles-dir",
+            str(project_dir),
+            "--target-path",
+            private,
+        ]
+        with warehouse_build_lock(url):
+            result = dbtRunner().invoke(full)
     if not result.success:
         raise RuntimeError(f"dbt {' '.join(args)} failed: {result.exception or 'see dbt output above'}")
     return result

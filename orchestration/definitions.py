@@ -1,5 +1,11 @@
-"""The one asset graph of IEM. `dagster dev -m orchestration.definitions` opens it in the UI;
-`iem run` executes the same graph in-process. Per-domain modules live in orchestration/defs/."""
+"""The one asset graph of IEM. `dagster dev -m orchestration.definitions` opens it in the UI; the
+commands that run stages execute its jobs in-process (orchestration/pipeline.py, COMMAND_JOBS).
+Per-domain modules live in orchestration/defs/.
+
+Runs execute in one process (in_process_executor): each step of the default multiprocess executor
+starts a Python process that imports Dagster, dbt and Great Expectations again (seconds per step, for
+steps that are mostly small queries on one warehouse); one machine at pilot scale gains nothing from
+running the checks side by side. Scaling out (DESIGN §8) swaps in the Celery executor here."""
 
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ def build_definitions() -> dg.Definitions:
         jobs=[main_job, ingest_and_transform_job, transform_job, silent_feed_job],
         schedules=[daily_transform_schedule, silent_feed_schedule, monthly_export_schedule, http_pull_schedule],
         sensors=[landing_sensor],
+        executor=dg.in_process_executor,
         resources={
             "warehouse": WarehouseResource(),
             "platform_paths": PlatformPathsResource(),

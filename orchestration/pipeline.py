@@ -1,22 +1,35 @@
-"""`iem run`: the main job, executed in-process over the Dagster asset graph.
+"""The commands that run stages (`iem run`, `iem transform`, `iem export`, `iem evaluate`) execute a job
+of the one Dagster asset graph in-process, recorded in the platform's Dagster instance
+($DAGSTER_HOME, else $IEM_HOME/dagster), so the UI shows what the command line did (DESIGN §1).
 
-If $IEM_HOME/landing holds no feed file, a demo feed is simulated there first (fixed seed and dates,
-DESIGN §7). The month is --month, else the last complete month in the data: the latest month whose
-end is not after the data watermark (latest period_end in the warehouse or in landing files).
+`iem run`: if $IEM_HOME/landing holds no feed file, a demo feed is simulated there first (fixed seed and
+dates, DESIGN §7). The month is --month, else the last complete month in the data: the latest month
+whose end is not after the data watermark (latest period_end in the warehouse or in landing files).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import defaultdict
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import psycopg
 
 log = logging.getLogger(__name__)
+
+# The job each stage-running command executes (tests/snapshots/definitions.json records them).
+COMMAND_JOBS = {
+    "run": "iem_main_job",
+    "transform": "transform_job",
+    "export": "monthly_export_job",
+    "evaluate": "ingest_and_transform_job",
+}
 
 STAGE_OF_STEP = {
     "raw_feeds": "ingest",
@@ -25,6 +38,125 @@ STAGE_OF_STEP = {
     "export__national_export": "export",
     "dashboards__monthly_dashboards": "dashboards",
 }
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """What a command learns from one in-process run of a job of the graph."""
+
+    job: str
+    run_id: str
+    success: bool
+    failed_steps: list[str]
+    stage_seconds: dict[str, float]
+    ingest: dict | None = None  # the raw_feeds summary (files, rows read = loaded + quarantined + duplicate)
+    export: dict | None = None  # export_month's result, also when a blocked region failed the run
+    forecasts: dict | None = None  # run_forecasts' summary
+    checks: dict[str, int] = field(default_factory=dict)  # asset check outcomes: passed / warned / failed
+    failed_checks: list[str] = field(default_factory=list)  # "<asset key>:<check>" of the failed ones
+
+    @property
+    def status(self) -> str:
+        return "success" if self.success else "failure"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "status": self.status}
+
+
+def dagster_instance():
+    """The platform's Dagster instance: $DAGSTER_HOME when set (the running platform's), else
+    $IEM_HOME/dagster, created on first use."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    from .settings import Paths
+
+    home = Path(os.environ.get("DAGSTER_HOME") or Paths.from_env().dagster_home)
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+
+
+def _stage_of(step: str) -> str:
+    return STAGE_OF_STEP.get(step, "check" if ("gx_" in step or "freshness" in step) else step)
+
+
+def _metadata_value(md: Any) -> Any:
+    return getattr(md, "value", md)
+
+
+def execute_job(
+    name: str,
+    *,
+    partition_key: str | None = None,
+    run_config: dict | None = None,
+    resources: dict | None = None,
+    instance=None,
+) -> JobRun:
+    """Run one job of the definitions in this process and read back what the command reports."""
+    from .definitions import defs
+
+    job = defs.resolve_job_def(name)
+    instance = instance or dagster_instance()
+    config: dict = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **(run_config or {})}
+    result = job.execute_in_process(
+        partition_key=partition_key, instance=instance, raise_on_error=False, run_config=config, resources=resources
+    )
+
+    starts: dict[str, float] = {}
+    ends: dict[str, float] = {}
+    for entry in instance.all_logs(result.run_id):
+        ev = entry.dagster_event
+        if ev is None or ev.step_key is None:
+            continue
+        if ev.event_type_value == "STEP_START":
+            starts[ev.step_key] = entry.timestamp
+        elif ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            ends[ev.step_key] = entry.timestamp
+    by_stage: dict[str, float] = defaultdict(float)
+    for step, t in starts.items():
+        by_stage[_stage_of(step)] += ends.get(step, t) - t
+
+    ingest = export = forecasts = None
+    checks = {"passed": 0, "warned": 0, "failed": 0}
+    failed_steps = []
+    failed_checks: list[str] = []
+    for ev in result.all_events:
+        if ev.event_type_value == "STEP_FAILURE":
+            failed_steps.append(ev.step_key)
+            failure = getattr(ev.event_specific_data, "user_failure_data", None)
+            if failure is not None and "export" in (failure.metadata or {}):
+                export = _metadata_value(failure.metadata["export"])
+        elif ev.event_type_value == "ASSET_MATERIALIZATION":
+            mat = ev.event_specific_data.materialization
+            key = "/".join(mat.asset_key.path)
+            md = mat.metadata or {}
+            if key.startswith("raw/") and "ingest_summary" in md:
+                ingest = _metadata_value(md["ingest_summary"])
+            elif key == "export/national_export" and "export" in md:
+                export = _metadata_value(md["export"])
+            elif key == "marts/fct_forecast_monthly":
+                forecasts = {k: _metadata_value(v) for k, v in md.items()}
+        elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = ev.event_specific_data
+            if evaluation.passed:
+                checks["passed"] += 1
+            elif str(getattr(evaluation.severity, "value", evaluation.severity)).upper() == "WARN":
+                checks["warned"] += 1
+            else:
+                checks["failed"] += 1
+                failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    return JobRun(
+        job=name,
+        run_id=result.run_id,
+        success=result.success,
+        failed_steps=failed_steps,
+        stage_seconds={k: round(v, 2) for k, v in by_stage.items()},
+        ingest=ingest,
+        export=export,
+        forecasts=forecasts,
+        checks=checks,
+        failed_checks=failed_checks,
+    )
 
 
 def _future_tolerance() -> timedelta:
@@ -93,12 +225,10 @@ def last_complete_month(watermark: datetime) -> date:
 
 
 def run_pipeline(month: date | None = None) -> dict:
-    import dagster as dg
-
+    """`iem run`: the main job for one month partition (demo feed first when landing is empty)."""
     from ingestion.loader import discover
 
     from .database import bootstrap, database_url
-    from .definitions import defs
     from .settings import DEMO_FEED, Paths
 
     paths = Paths.from_env().ensure()
@@ -125,53 +255,76 @@ def run_pipeline(month: date | None = None) -> dict:
             raise ValueError(f"no readings in {paths.landing} or in the warehouse: nothing to run a month for")
         month = last_complete_month(max(marks))
 
-    job = defs.resolve_job_def("iem_main_job")
-    instance = dg.DagsterInstance.ephemeral()
-    result = job.execute_in_process(
-        partition_key=month.isoformat(),
-        instance=instance,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-    )
-
-    # stage times from the run's step events
-    starts, ends = {}, {}
-    for entry in instance.all_logs(result.run_id):
-        ev = entry.dagster_event
-        if ev is None or ev.step_key is None:
-            continue
-        if ev.event_type_value == "STEP_START":
-            starts[ev.step_key] = entry.timestamp
-        elif ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
-            ends[ev.step_key] = entry.timestamp
-    by_stage: dict[str, float] = defaultdict(float)
-    for step, t in starts.items():
-        stage = STAGE_OF_STEP.get(step, "check" if ("gx_" in step or "freshness" in step) else step)
-        by_stage[stage] += ends.get(step, t) - t
+    run = execute_job(COMMAND_JOBS["run"], partition_key=month.isoformat())
+    by_stage = dict(run.stage_seconds)
     for stage in ("ingest", "transform", "check", "export", "dashboards"):
         stage_seconds[stage] = by_stage.pop(stage, 0.0)
     stage_seconds.update(by_stage)
-
-    export = None
-    for mat in result.asset_materializations_for_node("export__national_export"):
-        md = mat.metadata.get("export")
-        export = md.value if md is not None else None
-    ingest = None
-    for mat in result.asset_materializations_for_node("raw_feeds"):
-        md = mat.metadata.get("ingest_summary")
-        ingest = md.value if md is not None else ingest
-    failures = [ev.step_key for ev in result.all_events if ev.event_type_value == "STEP_FAILURE"]
     stage_seconds["total"] = time.perf_counter() - t_start
     return {
-        "status": "success" if result.success else "failure",
-        "failed_steps": failures,
+        "status": run.status,
+        "failed_steps": run.failed_steps,
         "month": f"{month:%Y-%m}",
         "demo_feed_written": demo,
         "home": str(paths.home),
         "export_dir": str(paths.outbox / f"{month:%Y-%m}"),
         "dashboard_dir": str(paths.dashboards / f"{month:%Y-%m}"),
-        "ingest": ingest,
-        "export": export,
+        "ingest": run.ingest,
+        "export": run.export,
         "stage_seconds": {k: round(v, 2) for k, v in stage_seconds.items()},
-        "run_id": result.run_id,
+        "run_id": run.run_id,
+    }
+
+
+def evaluate(
+    cluster_url: str,
+    *,
+    enterprises: int = 50,
+    days: int = 60,
+    seed: int = 2026,
+    start: date = date(2026, 1, 1),
+    faults: str = "default",
+    workdir: Path | None = None,
+    keep_database: bool = True,
+) -> dict:
+    """`iem evaluate`: simulate a feed with ground truth, load and build it with the graph's
+    ingest_and_transform_job in the database `<name>_evaluate` (kept for inspection unless
+    keep_database is False), and score the alerts per fault kind."""
+    import tempfile
+    from urllib.parse import urlparse
+
+    from ingestion.simulator import simulate
+
+    from .database import create_database, drop_database
+    from .lib.evaluation import read_alerts, read_truth, score
+    from .resources import PlatformPathsResource, WarehouseResource
+
+    dbname = f"{urlparse(cluster_url).path.lstrip('/') or 'iem'}_evaluate"
+    url = create_database(cluster_url, dbname, replace=True)
+    with tempfile.TemporaryDirectory(prefix="iem-evaluate-", dir=workdir) as tmp:
+        feed, truth_path = Path(tmp) / "feed", Path(tmp) / "truth.jsonl"
+        simulate(feed, enterprises=enterprises, start=start, days=days, seed=seed, faults=faults, truth_path=truth_path)
+        truth = read_truth(truth_path)
+        run = execute_job(
+            COMMAND_JOBS["evaluate"],
+            run_config={"ops": {"raw_feeds": {"config": {"source": "landing", "path": str(feed)}}}},
+            resources={"warehouse": WarehouseResource(url=url), "platform_paths": PlatformPathsResource(home=tmp)},
+        )
+    if run.ingest is None or "dbt_warehouse" in run.failed_steps or "raw_feeds" in run.failed_steps:
+        raise RuntimeError(f"evaluation run {run.run_id} failed: steps {run.failed_steps}")
+    alerts = read_alerts(url)
+    table = score(alerts, truth)
+    if not keep_database:
+        drop_database(cluster_url, dbname)
+    return {
+        "database": url,
+        "enterprises": enterprises,
+        "days": days,
+        "seed": seed,
+        "faults": faults,
+        "run_id": run.run_id,
+        "rows_read": run.ingest["rows_read"],
+        "alerts": len(alerts),
+        "data_fault_alerts": sum(a["family"] == "data_fault" for a in alerts),
+        "kinds": table,
     }

@@ -48,6 +48,11 @@ class Paths:
         return self.home / "errors"
 
     @property
+    def dagster_home(self) -> Path:
+        """The Dagster instance the command line records its runs in (unless DAGSTER_HOME is set)."""
+        return self.home / "dagster"
+
+    @property
     def endpoints_file(self) -> Path:
         return self.home / "endpoints.yaml"
 

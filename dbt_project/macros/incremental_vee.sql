@@ -1,5 +1,5 @@
 {#
-  Incremental VEE (issue 5): a build recomputes only the meter time spans that new load batches can
+  Incremental VEE: a build recomputes only the meter time spans that new load batches can
   have changed, so a batch costs about its own size whatever periods it covers.
 
   State: every row of an incremental VEE model carries `built_through_batch`, the highest load batch

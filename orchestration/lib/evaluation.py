@@ -1,5 +1,6 @@
-"""`iem evaluate`: simulate a feed with ground truth, run ingestion and the warehouse on it in a
-database of its own, and score the alerts per fault kind (precision and recall).
+"""Scoring for `iem evaluate`: the alerts of a simulated feed against its ground truth, per fault kind
+(precision and recall). The command (orchestration/pipeline.py) simulates, runs the graph's ingest and
+transform job on a database of its own, then calls `score` here.
 
 A truth record is found by an alert of the same kind for the same enterprise and, where the record
 names one, the same meter and an overlapping period — or, for rows rejected at the door, the same
@@ -9,10 +10,8 @@ flagged) are listed with their counts and no score."""
 from __future__ import annotations
 
 import json
-import tempfile
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlparse
 
 import psycopg
 
@@ -58,51 +57,17 @@ def score(alerts: list[dict], truth: list[dict]) -> dict:
     return table
 
 
-def evaluate(
-    cluster_url: str,
-    *,
-    enterprises: int = 50,
-    days: int = 60,
-    seed: int = 2026,
-    start: date = date(2026, 1, 1),
-    faults: str = "default",
-    workdir: Path | None = None,
-    keep_database: bool = True,
-) -> dict:
-    """Score alerts on a fresh simulation; the database `<name>_evaluate` is kept for inspection
-    unless keep_database is False."""
-    from ingestion.loader import ingest_path
-    from ingestion.simulator import simulate
-
-    from ..database import create_database, drop_database
-    from ..dbt_env import run_dbt
-
-    dbname = f"{urlparse(cluster_url).path.lstrip('/') or 'iem'}_evaluate"
-    url = create_database(cluster_url, dbname, replace=True)
-    with tempfile.TemporaryDirectory(prefix="iem-evaluate-", dir=workdir) as tmp:
-        feed, truth_path = Path(tmp) / "feed", Path(tmp) / "truth.jsonl"
-        simulate(feed, enterprises=enterprises, start=start, days=days, seed=seed, faults=faults, truth_path=truth_path)
-        truth = [json.loads(line) for line in truth_path.read_text(encoding="utf-8").splitlines()]
-        ingest = ingest_path(url, feed).to_dict()
-        run_dbt(["build"], url)
+def read_alerts(url: str) -> list[dict]:
+    """Every alert of marts.fct_alerts, as the scorer reads them."""
     with psycopg.connect(url) as conn:
         cur = conn.execute(
             "select family, fault_kind, enterprise_id, meter_id, period_start, period_end, status, evidence "
             "from marts.fct_alerts"
         )
         names = [d.name for d in cur.description or ()]
-        alerts = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    table = score(alerts, truth)
-    if not keep_database:
-        drop_database(cluster_url, dbname)
-    return {
-        "database": url,
-        "enterprises": enterprises,
-        "days": days,
-        "seed": seed,
-        "faults": faults,
-        "rows_read": ingest["rows_read"],
-        "alerts": len(alerts),
-        "data_fault_alerts": sum(a["family"] == "data_fault" for a in alerts),
-        "kinds": table,
-    }
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def read_truth(path: Path) -> list[dict]:
+    """The simulator's ground truth: one injected fault per JSON line."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

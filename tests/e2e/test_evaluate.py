@@ -1,4 +1,4 @@
-"""Alerts against ground truth (issue 7): on a default-fault simulation of 50 enterprises × 60 days,
+"""Alerts against ground truth: on a default-fault simulation of 50 enterprises × 60 days,
 precision and recall ≥ 0.9 for the data faults that matter most, every limit breach flagged; a
 clean simulation raises no data-fault alert."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.lib.evaluation import evaluate
+from orchestration.pipeline import evaluate
 
 pytestmark = pytest.mark.e2e
 MUST = ("gap", "silent_feed", "register_reset", "spike", "unit_error", "duplicate")

@@ -1,5 +1,6 @@
 """The whole Dagster definitions graph: loads, validates, and matches its snapshot (so accidental
-changes to assets, groups, checks, jobs, schedules or sensors show up in review).
+changes to assets, groups, checks, jobs, schedules, sensors, or the job each command runs show up in
+review).
 Regenerate deliberately with IEM_UPDATE_SNAPSHOTS=1."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "definitions.json
 
 def describe() -> dict:
     from orchestration.definitions import defs
+    from orchestration.pipeline import COMMAND_JOBS
 
     repo = defs.get_repository_def()
     graph = repo.asset_graph
@@ -34,6 +36,14 @@ def describe() -> dict:
         "assets": assets,
         "checks": checks,
         "jobs": sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")),
+        # the job each stage-running command executes, and the assets it materializes
+        "commands": {
+            command: {
+                "job": job,
+                "assets": sorted(k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys),
+            }
+            for command, job in sorted(COMMAND_JOBS.items())
+        },
         "schedules": sorted((s.name, s.cron_schedule, s.execution_timezone) for s in repo.schedule_defs),
         "sensors": sorted(s.name for s in repo.sensor_defs),
     }

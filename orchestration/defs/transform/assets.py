@@ -33,17 +33,29 @@ _PARSE_ENV = {
 }
 
 
+def _manifest_is_stale() -> bool:
+    """The manifest is older than a file of the dbt project (a model added or changed since the parse)."""
+    if not MANIFEST.exists():
+        return True
+    built = MANIFEST.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml"]
+    for folder in ("models", "macros", "seeds", "tests"):
+        sources.extend((DBT_PROJECT_DIR / folder).rglob("*"))
+    return any(p.is_file() and p.stat().st_mtime > built for p in sources)
+
+
 def ensure_manifest(force: bool = False) -> None:
-    """Build dbt's manifest when it is missing (fresh clone), so the definitions always load. Processes
+    """Build dbt's manifest when it is missing (fresh clone) or older than the project's files (a model
+    added or changed), so the definitions always load and match the models dbt builds. Processes
     that load the definitions at the same moment (`dagster dev` starts a webserver and a daemon) take a
     file lock; the manifest is parsed into a private folder and moved into place in one rename, so no
     process ever reads a half-written manifest."""
-    if MANIFEST.exists() and not force:
+    if not force and not _manifest_is_stale():
         return
     MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     with open(MANIFEST.parent / ".manifest.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if MANIFEST.exists() and not force:
+        if not force and not _manifest_is_stale():
             return  # another process built it while this one waited
         env = {**_PARSE_ENV, **os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
         with tempfile.TemporaryDirectory(dir=MANIFEST.parent, prefix=".parse-") as private:

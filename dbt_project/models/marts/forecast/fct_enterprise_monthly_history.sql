@@ -12,7 +12,7 @@ metered as (
     select enterprise_id, month, comprehensive_tce_equivalent
     from {{ ref('fct_enterprise_monthly') }}
     where
-        completeness >= 0.9
+        completeness >= {{ var('completeness_threshold') }}
         and month < {{ local_month("(select max(period_end) from " ~ source("raw", "readings") ~ ")") }}
 ),
 
