@@ -4,8 +4,11 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# pytest-xdist workers for the database tests (1: in this process, one test after the other)
+WORKERS ?= 2
+IEM_HOME ?= .iem
 
-.PHONY: run test lint fix lock lock-upgrade install browser ui validate clean
+.PHONY: run test test-fast test-db lint fix lock lock-upgrade install browser ui validate clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +25,20 @@ run: $(BIN)/.installed
 browser: $(BIN)/.installed
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(BIN)):$$PATH bash .ci/install-browser.sh
 
+# everything, on one database
 test: $(BIN)/.installed browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
+
+# the fast loop: the tests that need no database
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m "not database"
+
+# the tests that talk to PostgreSQL (IEM_DATABASE_URL, else the embedded server)
+test-db: $(BIN)/.installed browser
+	$(BIN)/python -m pytest -q -m database $(XDIST)
+
+# a module's tests stay on one worker (tests/conftest.py groups them), so module fixtures build once
+XDIST = $(if $(filter-out 1,$(WORKERS)),-n $(WORKERS) --dist loadgroup)
 
 # ruff (lint + format check), sqlfluff on the dbt models and tests, mypy on the libraries
 lint: $(BIN)/.installed
@@ -46,8 +61,10 @@ lock: $(BIN)/.installed
 lock-upgrade: $(BIN)/.installed
 	$(LOCK_COMPILE) --upgrade
 
+# the UI on the instance the command line records its runs in ($IEM_HOME/dagster unless DAGSTER_HOME is set)
 ui: $(BIN)/.installed
-	$(BIN)/dagster dev -m orchestration.definitions
+	mkdir -p $(IEM_HOME)/dagster
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(abspath $(IEM_HOME))/dagster} $(BIN)/dagster dev -m orchestration.definitions
 
 validate: $(BIN)/.installed
 	$(BIN)/dagster definitions validate -m orchestration.definitions

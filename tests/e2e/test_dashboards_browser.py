@@ -1,8 +1,8 @@
-"""Dashboards in a real browser (issue 8): headless Chromium (Debian's package, driven by Playwright)
-opens the index, a region overview, an industry view, an enterprise drill-down and the acceptance
-report of a simulated month: no console errors, no failed network requests (pages are self-contained),
-charts drawn as non-empty SVG, Chinese labels present; a full-page screenshot of each is kept under
-test-artifacts/screenshots/.
+"""Dashboards in a real browser: headless Chromium (Debian's package, driven by Playwright) opens the
+index, a region overview, an industry view, an enterprise drill-down and the acceptance report that
+`iem run` rendered for the demo month (the shared demo warehouse of tests/e2e/conftest.py): no console
+errors, no failed network requests (pages are self-contained), charts drawn as non-empty SVG, Chinese
+labels present; a full-page screenshot of each is kept under test-artifacts/screenshots/.
 
 `make test` installs Chromium where it can (root + apt); elsewhere these tests skip with the reason.
 Under CI (CI=true) a missing browser is a failure, not a skip: CI must run them."""
@@ -16,17 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.render import render_month
-from ingestion.loader import ingest_path
-from ingestion.simulator import simulate
-from orchestration.dbt_env import run_dbt
-from orchestration.lib.forecasting import run_forecasts
-
-pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.xdist_group("demo")]
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("IEM_CHROMIUM", "/usr/bin/chromium")
-MONTH = date(2026, 1, 1)
+MONTH = date(2026, 2, 1)  # the demo's last complete month
 
 
 def _browser_or_skip():
@@ -45,17 +39,12 @@ def _browser_or_skip():
 
 
 @pytest.fixture(scope="module")
-def dashboards(tmp_path_factory, fresh_database):
+def dashboards(demo_run):
     _browser_or_skip()
-    feed = tmp_path_factory.mktemp("browser_feed")
-    simulate(feed, enterprises=8, start=MONTH, days=31, seed=11, faults="default", history_months=24)
-    url = fresh_database()
-    ingest_path(url, feed)
-    run_dbt(["build"], url)
-    run_forecasts(url)
-    out = tmp_path_factory.mktemp("dashboards")
-    pages = render_month(url, MONTH, out)
-    return out, {p.name for p in pages}
+    home, _env, proc = demo_run
+    assert proc.returncode == 0, "iem run failed: no dashboards to open"
+    out = home / "dashboards" / f"{MONTH:%Y-%m}"
+    return out, {p.name for p in out.glob("*.html")}
 
 
 @pytest.fixture(scope="module")

@@ -1,26 +1,18 @@
 """`iem run` end to end, as a new user runs it: demo feed → ingest → transform → check → export →
-dashboards; a second run loads nothing and leaves byte-identical export files."""
+dashboards; a second run loads nothing and leaves byte-identical export files. `iem transform` and
+`iem export` run their jobs of the same graph on the same warehouse, recorded in the same instance."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e
-IEM = [sys.executable, "-m", "orchestration.cli"]
+from tests.e2e.iem_cli import run_iem
 
-
-def _run(args, env, timeout=900):
-    proc = subprocess.run([*IEM, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        print(proc.stdout[-5000:], proc.stderr[-10000:], sep="\n---\n")
-    return proc
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("demo")]
 
 
 def _files(folder: Path) -> dict[str, str]:
@@ -31,22 +23,19 @@ def _files(folder: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory, fresh_database):
-    home = tmp_path_factory.mktemp("iem_home")
-    env = {**os.environ, "IEM_HOME": str(home)}
-    if os.environ.get("IEM_DATABASE_URL"):
-        env["IEM_DATABASE_URL"] = fresh_database(bootstrap=False)  # its own database on the server
-    else:
-        env.pop("IEM_DATABASE_URL", None)  # the embedded default under this IEM_HOME
-    proc = _run(["run", "--json"], env)
-    yield home, env, proc
-    if "IEM_DATABASE_URL" not in env:
-        subprocess.run([*IEM, "db", "stop"], env=env, capture_output=True, timeout=120, check=False)
+def _blocking_checks() -> set[str]:
+    from orchestration.definitions import defs
+
+    graph = defs.get_repository_def().asset_graph
+    return {
+        f"{key.asset_key.to_user_string()}:{key.name}"
+        for key in graph.asset_check_keys
+        if graph.get_check_spec(key).blocking
+    }
 
 
-def test_iem_run_exports_and_renders_the_demo_month(first_run):
-    home, _env, proc = first_run
+def test_iem_run_exports_and_renders_the_demo_month(demo_run):
+    home, _env, proc = demo_run
     assert proc.returncode == 0
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["status"] == "success" and summary["month"] == "2026-02"
@@ -71,13 +60,42 @@ def test_iem_run_exports_and_renders_the_demo_month(first_run):
     assert "<svg" in html and "http://" not in html.replace("http://www.w3.org", "")
 
 
-def test_second_run_loads_nothing_and_exports_identical_bytes(first_run):
-    home, env, proc = first_run
+def test_second_run_loads_nothing_and_exports_identical_bytes(demo_run):
+    home, env, proc = demo_run
     assert proc.returncode == 0
     before = _files(home / "outbox" / "2026-02")
-    again = _run(["run", "--json"], env)
+    again = run_iem(["run", "--json"], env)
     assert again.returncode == 0
     summary = json.loads(again.stdout.strip().splitlines()[-1])
     assert summary["ingest"]["files"] == 0 and summary["ingest"]["files_skipped"] > 0
     assert summary["export"]["status"] == "unchanged"
     assert _files(home / "outbox" / "2026-02") == before
+
+
+def test_transform_and_export_run_their_jobs_of_the_graph_in_the_same_instance(demo_run):
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    home, env, proc = demo_run
+    assert proc.returncode == 0
+    transform = run_iem(["transform", "--json"], env)
+    assert transform.returncode == 0
+    t = json.loads(transform.stdout.strip().splitlines()[-1])
+    assert t["status"] == "success" and t["job"] == "transform_job" and t["failed_steps"] == []
+    assert t["checks"]["passed"] > 0 and t["checks"]["failed"] == len(t["failed_checks"])
+    # a check that fails without failing the run is one the graph declares non-blocking (a region-scoped
+    # marts integrity check: the export blocks that region, the others go out)
+    assert not set(t["failed_checks"]) & _blocking_checks(), t["failed_checks"]
+    assert t["forecasts"]["series"] > 0
+
+    before = _files(home / "outbox" / "2026-02")
+    export = run_iem(["export", "--month", "2026-02", "--json"], env)
+    assert export.returncode == 0
+    e = json.loads(export.stdout.strip().splitlines()[-1])
+    assert e["month"] == "2026-02" and e["status"] == "unchanged"  # nothing changed since `iem run` exported
+    assert {r["status"] for r in e["regions"]} == {"unchanged"}
+    assert _files(home / "outbox" / "2026-02") == before
+
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster")))
+    jobs = {r.job_name for r in instance.get_runs()}
+    assert {"iem_main_job", "transform_job", "monthly_export_job"} <= jobs  # what the UI would list
