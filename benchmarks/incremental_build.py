@@ -1,5 +1,5 @@
 """Incremental warehouse build: the cost of building one new day on a warehouse holding H days of
-history, against the same on a warehouse holding 1 day, in one run (issue 5 asks for ≤ 2×).
+history, against the same on a warehouse holding 1 day, in one run (the target: ≤ 2×).
 
 For each history length: a fresh database; the simulator writes `enterprises` for H + 1 days (clean,
 fixed seed); the readings of the last day are split off into their own files; everything else is
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         "--meters-per-enterprise",
         type=int,
         default=10,
-        help="pad each enterprise with workshop sub-meters up to this many meters (issue 5: 10)",
+        help="pad each enterprise with workshop sub-meters up to this many meters (the pilot target: 10)",
     )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)

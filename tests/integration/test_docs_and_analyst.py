@@ -1,4 +1,4 @@
-"""Analyst access (issue 8): `dbt docs generate` builds a documentation site in which every column of
+"""Analyst access: `dbt docs generate` builds a documentation site in which every column of
 every table in the marts schema is described (dbt models and the forecast tables written by Python,
 declared as a documented source); the descriptions are also persisted as PostgreSQL comments, so BI
 tools show them."""

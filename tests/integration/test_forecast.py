@@ -1,4 +1,4 @@
-"""Forecasts (issue 7): with 36 months of history every region × industry series is backtested, the
+"""Forecasts: with 36 months of history every region × industry series is backtested, the
 backtest error is published per series, the chosen model beats seasonal naive on most series, and
 forecasts come 3 months ahead with nested intervals; with two months of history the run still completes
 and every series says it fell back."""

@@ -1,4 +1,4 @@
-"""Incremental warehouse builds (issue 5) give exactly what a full build of the same data gives.
+"""Incremental warehouse builds give exactly what a full build of the same data gives.
 
 One faulty simulation arrives as it would in operation: the bulk first, then a new day, then a batch
 of old history together with the last days (late rows and corrections included). One database is

@@ -1,4 +1,4 @@
-"""Silent feeds against the wall clock (issue 7): the batch build judges against the data watermark and
+"""Silent feeds against the wall clock: the batch build judges against the data watermark and
 raises nothing on a clean feed; the running platform's schedule passes its own tick time as the as-of,
 and the Dagster job it launches (rebuilding only the alert models) opens one silent_feed alert per meter
 once every feed has been quiet for more than four of its cadences; the next tick updates them rather

@@ -1,4 +1,4 @@
-"""The warehouse against ground truth (issue 5): a clean simulation reproduces an independent pandas
+"""The warehouse against ground truth: a clean simulation reproduces an independent pandas
 computation from the feed files; the same seed with default faults stays within 0.5 % wherever the
 data is complete; estimates are bounded; register faults never book negative or spike intervals;
 calendar edges and old history."""

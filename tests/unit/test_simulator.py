@@ -1,4 +1,4 @@
-"""The feed simulator (issue 3): contract-valid clean rows, determinism, every fault kind with truth,
+"""The feed simulator: contract-valid clean rows, determinism, every fault kind with truth,
 sizes in their declared tier."""
 
 from __future__ import annotations
