@@ -52,15 +52,8 @@ def run_dbt(args: list[str], url: str | None = None, project_dir: Path = DBT_PRO
         partial = shared_target / "partial_parse.msgpack"
         if partial.exists():
             shutil.copy2(partial, Path(private) / partial.name)
-        full = [
-            *args,
-            "--project-dir",
-            str(project_dir),
-            "--profiles-dir",
-            str(project_dir),
-            "--target-path",
-            private,
-        ]
+        own_target = [] if "--target-path" in args else ["--target-path", private]  # a caller's folder wins
+        full = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), *own_target]
         with warehouse_build_lock(url):
             result = dbtRunner().invoke(full)
     if not result.success:
