@@ -27,6 +27,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _start_webserver(env, home, attempts=3, seconds=300):
+    """The webserver on a free port, its own log apart from the daemon's. The port is chosen before the
+    server binds it, so another process (a gRPC code server of the daemon, a parallel test) can take it
+    first: a webserver that exits, or a port that answers but not as Dagster, is retried on a new port."""
+    for attempt in range(attempts):
+        port = _free_port()
+        log_path = home / f"webserver-{attempt}.log"
+        with open(log_path, "w") as log:
+            web = subprocess.Popen(
+                [str(BIN / "dagster-webserver"), "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.time() + seconds
+        while time.time() < deadline and web.poll() is None:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=10).ok:
+                    return web, port
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+        if web.poll() is None:
+            os.killpg(web.pid, signal.SIGKILL)
+            web.wait()
+    pytest.fail(f"dagster-webserver did not start in {attempts} attempts: " + log_path.read_text()[-3000:])
+
+
 def _graphql(port, query, variables=None):
     resp = requests.post(
         f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}}, timeout=60
@@ -51,15 +80,7 @@ def dagster(tmp_path_factory, fresh_database):
         "IEM_DATABASE_URL": fresh_database(),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    port = _free_port()
-    logs = open(home / "processes.log", "w")  # noqa: SIM115 - held by the two servers until teardown
-    web = subprocess.Popen(
-        [str(BIN / "dagster-webserver"), "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=logs,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    logs = open(home / "daemon.log", "w")  # noqa: SIM115 - held by the daemon until teardown
     daemon = subprocess.Popen(
         [str(BIN / "dagster-daemon"), "run", "-m", "orchestration.definitions"],
         env=env,
@@ -67,15 +88,12 @@ def dagster(tmp_path_factory, fresh_database):
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(1)
-    else:
-        pytest.fail("dagster-webserver did not start: " + (home / "processes.log").read_text()[-3000:])
+    try:
+        web, port = _start_webserver(env, home)
+    except BaseException:
+        os.killpg(daemon.pid, signal.SIGKILL)
+        logs.close()
+        raise
     yield port, env, home
     for proc in (web, daemon):
         os.killpg(proc.pid, signal.SIGTERM)
@@ -118,7 +136,7 @@ def test_a_run_launched_through_graphql_succeeds(dagster):
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         time.sleep(2)
-    assert status == "SUCCESS", (home / "processes.log").read_text()[-5000:]
+    assert status == "SUCCESS", (home / "daemon.log").read_text()[-5000:]
     with psycopg.connect(env["IEM_DATABASE_URL"]) as conn:
         assert conn.execute("select count(*) from raw.readings").fetchone()[0] > 0
         assert conn.execute("select count(*) from marts.fct_enterprise_monthly").fetchone()[0] > 0
