@@ -24,9 +24,15 @@
   first interval build over a never-analysed observations table into a run of many minutes.
 #}
 
-{# The load batch this build goes through: the latest batch that reached staging. #}
+{# The load batch this build goes through: the latest batch that reached staging, readings or meter
+   registry. A registry batch counts: a meters-only change (a corrected CT ratio) rebuilds its meters
+   here, and the rows it rebuilt must carry a batch the downstream incremental models have not seen, or
+   the meter-days and the marts would keep the old figures until some unrelated readings arrive. #}
 {% macro vee_current_batch() -%}
-    (select coalesce(max(batch_id), 0) from {{ ref('stg_raw__readings') }})
+    (select greatest(
+        (select coalesce(max(batch_id), 0) from {{ ref('stg_raw__readings') }}),
+        (select coalesce(max(batch_id), 0) from {{ ref('stg_raw__meter_versions') }})
+    ))
 {%- endmacro %}
 
 {# The state of an incremental model: the batch it was last built through (0 when empty). Read when the

@@ -14,9 +14,20 @@
 -- refresh; later batches only move the grid start earlier (old history arriving). One row per meter.
 {% set since = vee_built_through(this) if is_incremental() else '0' %}
 with changed as (
+    -- meters with readings staged since the last build, and meters whose metadata changed since (a
+    -- meters-only batch: their cadence is determined again from the readings they already have)
     select enterprise_id, meter_id, min(coalesce(period_start, period_end)) as first_reading_start, min(period_end) as first_end
-    from {{ ref('stg_raw__readings') }}
-    where batch_id > {{ since }}
+    from (
+        select enterprise_id, meter_id, period_start, period_end
+        from {{ ref('stg_raw__readings') }}
+        where batch_id > {{ since }}
+        {% if is_incremental() %}
+        union all
+        select r.enterprise_id, r.meter_id, r.period_start, r.period_end
+        from {{ ref('stg_raw__readings') }} as r
+        inner join ({{ vee_meters_with_changed_metadata(since) }}) as v using (enterprise_id, meter_id)
+        {% endif %}
+    ) as staged
     group by 1, 2
 ),
 

@@ -1,3 +1,6 @@
+-- Waits for the loads in flight (as stg_raw__readings does): a registry batch that commits behind a
+-- later batch is never left out of the batch this build goes through (vee_current_batch).
+{{ config(pre_hook=["{{ wait_for_batches_in_flight() }}"]) }}
 -- Every version of every meter's metadata (history kept when a row changes), with the factor that
 -- converts the meter's unit to its energy type's canonical unit.
 select
