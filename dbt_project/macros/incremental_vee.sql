@@ -47,9 +47,43 @@
     {%- endif -%}
 {%- endmacro %}
 
-{# The data watermark: latest period_end received anywhere. #}
-{% macro vee_data_watermark() -%}
-    (select max(period_end) from {{ ref('stg_raw__readings') }})
+{#
+  Data watermarks, per enterprise: how far a meter's interval grid reaches and what time-relative rules
+  (silent feed, calibration) judge against in batch runs. An enterprise's watermark is the later of its
+  own latest period_end and the platform's; the platform's is the upper median of the enterprises' own
+  latest period_ends (the latest time at least half of them have reached), so one enterprise's far-off
+  reading moves only its own grids and alerts, never the others' (with three enterprises or more; with
+  two, the later one), while an enterprise that fell silent is still judged against the others' time.
+  Read from int_meter_cadence (one row per meter), never from the readings themselves.
+#}
+{% macro vee_platform_watermark() -%}
+    (select percentile_disc(0.5) within group (order by e.enterprise_latest desc)
+     from (select enterprise_id, max(last_period_end) as enterprise_latest
+           from {{ ref('int_meter_cadence') }} group by 1) as e)
+{%- endmacro %}
+
+{# (enterprise_id, data_watermark) for every enterprise with readings. #}
+{% macro vee_enterprise_watermarks() -%}
+    select enterprise_id, greatest(max(last_period_end), {{ vee_platform_watermark() }}) as data_watermark
+    from {{ ref('int_meter_cadence') }}
+    group by 1
+{%- endmacro %}
+
+{# The as-of time of what belongs to no enterprise with readings: var('as_of') when given (the running
+   platform passes the wall clock), else the platform's data watermark. #}
+{% macro vee_platform_as_of() -%}
+    {%- set as_of = var('as_of', none) -%}
+    {%- if as_of -%}'{{ as_of }}'::timestamptz{%- else -%}{{ vee_platform_watermark() }}{%- endif -%}
+{%- endmacro %}
+
+{# (enterprise_id, as_of) for every enterprise with meters: var('as_of') when given, else the
+   enterprise's data watermark (the platform's for an enterprise without readings). #}
+{% macro vee_as_of_by_enterprise() -%}
+    select
+        m.enterprise_id,
+        {% if var('as_of', none) %}{{ vee_platform_as_of() }}{% else %}coalesce(w.data_watermark, {{ vee_platform_as_of() }}){% endif %} as as_of
+    from (select distinct enterprise_id from {{ ref('stg_raw__meters') }}) as m
+    left join ({{ vee_enterprise_watermarks() }}) as w using (enterprise_id)
 {%- endmacro %}
 
 {#

@@ -1,14 +1,12 @@
 """Issue 13, items 3 and 4, the parts in the VEE layer (the lead's work, issue 12): a meters-only change
 must reach the marts in an incremental build as in a full one, and one enterprise's far-off (but not
 future) reading must not grow other enterprises' interval grids or open silent-feed alerts for them.
-The first holds (the VEE state counts registry batches); the second is expected to fail until grids are
-per enterprise (strict: it turns red the day it passes)."""
+The VEE state counts registry batches; interval grids and time-relative rules follow each enterprise's
+data watermark (macros/incremental_vee.sql)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from ingestion.loader import ingest_path
 from orchestration.dbt_env import run_dbt
@@ -47,11 +45,6 @@ def test_a_meters_only_change_gives_the_full_builds_marts_and_export(cast, copy_
     assert region_files(tmp_path / "inc", cast.victim_region) == region_files(tmp_path / "full", cast.victim_region)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: VEE interval grids and silent-feed judgement per enterprise (one enterprise's far-off reading "
-    "must not grow other enterprises' grids)",
-)
 def test_one_enterprises_far_off_reading_leaves_the_others_marts_alone(cast, baseline, copy_of_baseline, tmp_path):
     # dated two months after everyone's data and sent then: not in the future, so the door takes it
     folder = tmp_path / "drop" / cast.victim

@@ -1,10 +1,10 @@
 -- Every alert condition found in the warehouse as it is, one row per rule, entity and period.
 -- Families never mix: data_fault (what went wrong between meter and platform) and consumption
 -- (what the enterprise really used). Time-relative rules use the as-of time: var('as_of') when given
--- (the running platform passes the wall clock), else the data watermark (latest period_end received).
-{% set as_of = var('as_of', none) %}
+-- (the running platform passes the wall clock), else the enterprise's data watermark
+-- (macros/incremental_vee.sql: one enterprise's far-off reading never makes the others silent).
 with as_of as (
-    select {% if as_of %}'{{ as_of }}'::timestamptz{% else %}(select max(period_end) from {{ ref('stg_raw__readings') }}){% endif %} as as_of
+    {{ vee_as_of_by_enterprise() }}
 ),
 
 meters as (
@@ -56,7 +56,7 @@ silent as (
         'open',
         jsonb_build_object('last_received_end', l.last_end, 'as_of', a.as_of, 'cadence', l.cadence::text)
     from last_received as l
-    cross join as_of as a
+    inner join as_of as a on a.enterprise_id = l.enterprise_id
     where l.last_end < a.as_of - greatest(l.cadence * 4, interval '1 hour')
 ),
 
@@ -149,7 +149,7 @@ calibration as (
         'open',
         jsonb_build_object('calibration_valid_until', m.calibration_valid_until)
     from meters as m
-    cross join as_of as a
+    inner join as_of as a on a.enterprise_id = m.enterprise_id
     where m.calibration_valid_until < a.as_of
 ),
 

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key=['enterprise_id', 'meter_id'],
         incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
         post_hook=["analyze {{ this }}"],
     )
 }}
@@ -11,12 +12,16 @@
 -- meters, the step between consecutive readings for register meters) and where its interval grid
 -- starts (its first interval). The cadence is determined from all of a meter's readings when the
 -- meter is first seen with enough readings, and again when its metadata changes or on a full
--- refresh; later batches only move the grid start earlier (old history arriving). One row per meter.
+-- refresh; later batches only move the grid start earlier (old history arriving) and its latest
+-- period_end later. One row per meter.
 {% set since = vee_built_through(this) if is_incremental() else '0' %}
 with changed as (
     -- meters with readings staged since the last build, and meters whose metadata changed since (a
     -- meters-only batch: their cadence is determined again from the readings they already have)
-    select enterprise_id, meter_id, min(coalesce(period_start, period_end)) as first_reading_start, min(period_end) as first_end
+    select
+        enterprise_id, meter_id,
+        min(coalesce(period_start, period_end)) as first_reading_start, min(period_end) as first_end,
+        max(period_end) as last_end
     from (
         select enterprise_id, meter_id, period_start, period_end
         from {{ ref('stg_raw__readings') }}
@@ -71,6 +76,8 @@ select
     -- interval meters: at the first reading's period_start
     least(d.grid_start{% if is_incremental() %}, t.grid_start{% endif %},
           case when m.reading_type = 'register' then c.first_end else c.first_reading_start end) as grid_start,
+    -- the meter's latest period_end (the enterprise's data watermark is the latest of its meters')
+    greatest(c.last_end{% if is_incremental() %}, t.last_period_end{% endif %}) as last_period_end,
     {{ vee_current_batch() }} as built_through_batch
 from changed as c
 inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)

@@ -14,8 +14,9 @@
     )
 }}
 -- depends_on: {{ ref('stg_raw__meter_versions') }}, {{ ref('stg_raw__readings') }}, {{ ref('stg_raw__meters') }}
--- One row per meter and expected interval, from the meter's first interval up to the data
--- watermark (latest period_end received anywhere), with a quality code on every interval:
+-- One row per meter and expected interval, from the meter's first interval up to its enterprise's data
+-- watermark (macros/incremental_vee.sql: one enterprise's far-off reading grows only its own grids),
+-- with a quality code on every interval:
 -- measured, estimated, missing or rejected. Missing and rejected runs of at most
 -- var('max_estimate_gap_intervals') intervals, with measured neighbours on both sides, are
 -- estimated as the mean of those neighbours; longer runs stay missing (or rejected).
@@ -29,13 +30,11 @@
 -- full build.
 {% set max_gap = var('max_estimate_gap_intervals') %}
 with cadence as (
-    select enterprise_id, meter_id, cadence, grid_start, cadence * {{ max_gap + 1 }} as margin
-    from {{ ref('int_meter_cadence') }}
-    where cadence is not null
-),
-
-watermark as (
-    select {{ vee_data_watermark() }} as data_watermark
+    -- with the enterprise's data watermark, where the meter's grid ends
+    select c.enterprise_id, c.meter_id, c.cadence, c.grid_start, c.cadence * {{ max_gap + 1 }} as margin, w.data_watermark
+    from {{ ref('int_meter_cadence') }} as c
+    inner join ({{ vee_enterprise_watermarks() }}) as w using (enterprise_id)
+    where c.cadence is not null
 ),
 
 wanted as (
@@ -53,7 +52,7 @@ wanted as (
         from {{ this }} as t
         where t.enterprise_id = c.enterprise_id and t.meter_id = c.meter_id
     ) as t on true
-    where t.last_start is null or t.last_start + c.cadence < (select data_watermark from watermark)
+    where t.last_start is null or t.last_start + c.cadence < c.data_watermark
     union all
     -- old history moved the grid start earlier: build up to where the grid started before
     select c.enterprise_id, c.meter_id, tstzrange(c.grid_start, t.first_start + c.margin, '[)')
@@ -70,18 +69,18 @@ wanted as (
 ),
 
 windows as (
-    -- merged per meter and clipped to [grid start, watermark)
+    -- merged per meter and clipped to [grid start, the enterprise's watermark)
     select
-        x.enterprise_id, x.meter_id, c.cadence, c.grid_start, c.margin,
+        x.enterprise_id, x.meter_id, c.cadence, c.grid_start, c.margin, c.data_watermark,
         greatest(lower(x.w), c.grid_start) as window_start,
-        least(upper(x.w), (select data_watermark from watermark)) as window_end
+        least(upper(x.w), c.data_watermark) as window_end
     from (
         select enterprise_id, meter_id, unnest(range_agg(w)) as w
         from wanted
         group by 1, 2
     ) as x
     inner join cadence as c using (enterprise_id, meter_id)
-    where upper(x.w) > c.grid_start and lower(x.w) < (select data_watermark from watermark)
+    where upper(x.w) > c.grid_start and lower(x.w) < c.data_watermark
 ),
 
 grid as (
@@ -93,7 +92,7 @@ grid as (
     cross join lateral generate_series(
         w.grid_start + w.cadence * ceil(greatest(0, extract(epoch from (w.window_start - w.margin - w.grid_start)))
                                         / extract(epoch from w.cadence)),
-        least(w.window_end + w.margin, (select data_watermark from watermark)) - w.cadence,
+        least(w.window_end + w.margin, w.data_watermark) - w.cadence,
         w.cadence
     ) as g(interval_start)
 ),

@@ -8,10 +8,10 @@
 }}
 -- Alerts (预警): one row per rule, entity and period, updated rather than duplicated from build to
 -- build (first_seen kept, last_seen advanced). An alert no longer found while its rule still runs is
--- resolved. first_seen/last_seen are as-of times (data watermark in batch runs), not wall-clock.
-{% set as_of = var('as_of', none) %}
+-- resolved. first_seen/last_seen are as-of times (the enterprise's data watermark in batch runs, the
+-- wall clock in the running platform; macros/incremental_vee.sql), not the time of the build.
 with as_of as (
-    select {% if as_of %}'{{ as_of }}'::timestamptz{% else %}(select max(period_end) from {{ ref('stg_raw__readings') }}){% endif %} as as_of
+    {{ vee_as_of_by_enterprise() }}
 ),
 
 current_alerts as (
@@ -35,14 +35,15 @@ select
     c.period_end,
     c.status,
     {% if is_incremental() %}
-    coalesce(t.first_seen, a.as_of) as first_seen,
+    coalesce(t.first_seen, a.as_of, {{ vee_platform_as_of() }}) as first_seen,
     {% else %}
-    a.as_of as first_seen,
+    coalesce(a.as_of, {{ vee_platform_as_of() }}) as first_seen,
     {% endif %}
-    a.as_of as last_seen,
+    coalesce(a.as_of, {{ vee_platform_as_of() }}) as last_seen,
     c.evidence
 from current_alerts as c
-cross join as_of as a
+-- an alert on a row whose enterprise is unknown to the registry is judged at the platform's watermark
+left join as_of as a on a.enterprise_id = c.enterprise_id
 {% if is_incremental() %}
 left join {{ this }} as t using (alert_id)
 union all

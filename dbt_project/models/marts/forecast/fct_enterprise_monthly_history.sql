@@ -8,12 +8,18 @@ with reported as (
     where days_reported = days_in_month
 ),
 
+watermarks as (
+    {{ vee_enterprise_watermarks() }}
+),
+
 metered as (
-    select enterprise_id, month, comprehensive_tce_equivalent
-    from {{ ref('fct_enterprise_monthly') }}
+    -- months before the one the enterprise's data watermark falls in (macros/incremental_vee.sql)
+    select f.enterprise_id, f.month, f.comprehensive_tce_equivalent
+    from {{ ref('fct_enterprise_monthly') }} as f
+    inner join watermarks as w using (enterprise_id)
     where
-        completeness >= {{ var('completeness_threshold') }}
-        and month < {{ local_month("(select max(period_end) from " ~ source("raw", "readings") ~ ")") }}
+        f.completeness >= {{ var('completeness_threshold') }}
+        and f.month < {{ local_month('w.data_watermark') }}
 ),
 
 calibration as (

@@ -2,8 +2,22 @@
 -- by the month's end), reporting (data that month), with an energy management centre, and meeting
 -- the 90 % completeness rule. Tier by measured 综合能耗 (当量值) over the trailing 12 months,
 -- annualised while less history exists; declared_tce when nothing is measured yet.
-with months as (
-    select distinct month from {{ ref('fct_enterprise_monthly') }}
+-- A region has a row for every month with data up to the platform's data watermark (a region where
+-- nobody reported shows 0), and for any later month in which one of its own enterprises has data: one
+-- enterprise's far-off month never adds months to other regions (macros/incremental_vee.sql).
+with regions as (
+    select distinct region_code from {{ ref('dim_enterprise') }}
+),
+
+months as (
+    select r.region_code, f.month
+    from {{ ref('fct_enterprise_monthly') }} as f
+    cross join regions as r
+    where f.month <= {{ local_month(vee_platform_watermark()) }}
+    union
+    select d.region_code, f.month
+    from {{ ref('fct_enterprise_monthly') }} as f
+    inner join {{ ref('dim_enterprise') }} as d using (enterprise_id)
 ),
 
 trailing_year as (
@@ -12,7 +26,7 @@ trailing_year as (
         sum(f.comprehensive_tce_equivalent) as measured_tce,
         count(f.month) as months_measured
     from {{ ref('dim_enterprise') }} as d
-    cross join months as m
+    inner join months as m on m.region_code = d.region_code
     left join {{ ref('fct_enterprise_monthly') }} as f
         on f.enterprise_id = d.enterprise_id and f.month > (m.month - interval '12 months')::date and f.month <= m.month
     group by 1, 2
