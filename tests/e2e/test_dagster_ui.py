@@ -72,7 +72,9 @@ def dagster(tmp_path_factory, fresh_database):
 
     home = tmp_path_factory.mktemp("dagster_home")
     iem_home = tmp_path_factory.mktemp("iem_home")
-    simulate(iem_home / "landing", enterprises=3, start=date(2026, 2, 1), days=2, seed=5, faults="none")
+    # the feed lies outside the landing folder and the launched run is told where: the landing sensor (on by
+    # default, as in `make ui`) then has nothing to start a second, concurrent build for
+    simulate(iem_home / "feed", enterprises=3, start=date(2026, 2, 1), days=2, seed=5, faults="none")
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -107,6 +109,7 @@ def dagster(tmp_path_factory, fresh_database):
 
 def test_a_run_launched_through_graphql_succeeds(dagster):
     port, env, home = dagster
+    feed = Path(env["IEM_HOME"]) / "feed"
     loc = _graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
     location = loc["workspaceOrError"]["locationEntries"][0]["name"]
     launched = _graphql(
@@ -122,7 +125,7 @@ def test_a_run_launched_through_graphql_succeeds(dagster):
                     "repositoryName": "__repository__",
                     "jobName": "ingest_and_transform_job",
                 },
-                "runConfigData": {},
+                "runConfigData": {"ops": {"raw_feeds": {"config": {"source": "landing", "path": str(feed)}}}},
             }
         },
     )
