@@ -190,3 +190,28 @@ def test_meters_per_enterprise_pads_with_workshop_check_meters(tmp_path):
         line.split(",")[1] for path in tmp_path.rglob("readings*.csv") for line in path.read_text().splitlines()[1:]
     }
     assert {m["meter_id"] for m in workshop} <= read
+
+
+@pytest.mark.parametrize("days", [1, 3])
+def test_a_short_simulation_with_default_faults_injects_only_the_faults_that_fit(tmp_path, days):
+    # `iem simulate --days 3 --faults default` failed with "low >= high": a fault placed in a series too
+    # short for it (a daily meter, a one-day run). Such a fault is now left out, of the feed and the truth.
+    truth_path = tmp_path / "truth.jsonl"
+    simulate(
+        tmp_path / "feed",
+        enterprises=8,
+        start=date(2026, 1, 1),
+        days=days,
+        seed=42,
+        faults="default",
+        truth_path=truth_path,
+    )
+    truth = [json.loads(line) for line in truth_path.read_text(encoding="utf-8").splitlines()]
+    assert truth and {t["kind"] for t in truth} <= VOCABULARY
+    # every injected fault lies inside the simulated days (Asia/Shanghai): 2026-01-01 .. + days
+    start, end = "2025-12-31T16:00:00+00:00", f"2026-01-{1 + days:02d}T00:00:00+08:00"
+    for t in truth:
+        assert date.fromisoformat(t["period_start"][:10]) >= date.fromisoformat(start[:10]), t
+        assert date.fromisoformat(t["period_end"][:10]) <= date.fromisoformat(end[:10]), t
+    if days == 3:  # three days hold the 15-minute faults: gaps, spikes, unit errors, a silent feed
+        assert {"gap", "spike", "unit_error", "silent_feed"} <= {t["kind"] for t in truth}
