@@ -54,6 +54,31 @@ def _warehouse(stage: str | None = None) -> str:
     return stage_url(url, stage) if stage else url
 
 
+def _month_without_data(url: str, month) -> str | None:
+    """Why `month` cannot be exported or shown (None when it can): it lies in the future (Asia/Shanghai),
+    or the warehouse holds no enterprise data for it (naming the months it does hold)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import psycopg
+
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    if month > today.replace(day=1):
+        return f"{month:%Y-%m} is in the future (today is {today:%Y-%m-%d}, Asia/Shanghai)"
+    with psycopg.connect(url) as conn:
+        first, last, present = conn.execute(
+            "select min(month), max(month), bool_or(month = %s) from marts.fct_enterprise_monthly", (month,)
+        ).fetchone()
+    if present:
+        return None
+    held = (
+        f"it holds {first:%Y-%m} … {last:%Y-%m}"
+        if first
+        else "it holds no month yet (run `iem run` or `iem transform`)"
+    )
+    return f"the warehouse has no enterprise data for {month:%Y-%m}: {held}"
+
+
 # ------------------------------------------------------------------ commands
 
 
@@ -299,7 +324,11 @@ def cmd_export(args) -> int:
     from .pipeline import COMMAND_JOBS, execute_job
     from .settings import Paths
 
-    _warehouse()
+    url = _warehouse()
+    why_not = _month_without_data(url, args.month)
+    if why_not:
+        _say(f"iem export: nothing exported: {why_not}")
+        return 2
     paths = Paths.from_env().ensure()
     run = execute_job(COMMAND_JOBS["export"], partition_key=args.month.isoformat())
     if run.export is None:  # the gate or the export crashed before deciding any region
@@ -326,6 +355,10 @@ def cmd_dashboard(args) -> int:
     from .settings import Paths
 
     url = _warehouse("exporter")
+    why_not = _month_without_data(url, args.month)
+    if why_not:
+        _say(f"iem dashboard: no pages written: {why_not}")
+        return 2
     out = Paths.from_env().ensure().dashboards / f"{args.month:%Y-%m}"
     pages = render_month(url, args.month, out)
     _emit(

@@ -99,3 +99,22 @@ def test_transform_and_export_run_their_jobs_of_the_graph_in_the_same_instance(d
     instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster")))
     jobs = {r.job_name for r in instance.get_runs()}
     assert {"iem_main_job", "transform_job", "monthly_export_job"} <= jobs  # what the UI would list
+
+
+@pytest.mark.parametrize(
+    ("command", "month", "words"),
+    [
+        ("export", "2025-06", "no enterprise data for 2025-06: it holds 2026-01 … 2026-02"),
+        ("export", "2030-01", "2030-01 is in the future"),
+        ("dashboard", "1999-01", "no enterprise data for 1999-01: it holds 2026-01 … 2026-02"),
+    ],
+)
+def test_a_month_without_data_is_a_clear_error_and_writes_nothing(demo_run, command, month, words):
+    # before: `iem export --month 2025-06` printed "unchanged → …" and exited 0 for a folder that does not
+    # exist; `iem dashboard --month 1999-01` wrote 10 empty pages
+    home, env, proc = demo_run
+    assert proc.returncode == 0
+    result = run_iem([command, "--month", month], env)
+    assert result.returncode == 2, result.stdout
+    assert words in result.stderr, result.stderr
+    assert not (home / ("outbox" if command == "export" else "dashboards") / month).exists()
