@@ -41,6 +41,18 @@ def enterprise_errors(url: str, enterprise_id: str) -> list[tuple]:
         return conn.execute(_QUERY, {"id": enterprise_id}).fetchall()
 
 
+def enterprise_is_known(url: str, enterprise_id: str) -> bool:
+    """The enterprise is in the registry, or a feed of its own (its landing folder, its endpoint, its push
+    credentials) was loaded: only then can an empty report mean "no errors" rather than a mistyped id."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM raw.enterprises WHERE enterprise_id = %(id)s)"
+            "    OR EXISTS (SELECT 1 FROM audit.ingest_batches WHERE owner_enterprise_id = %(id)s)",
+            {"id": enterprise_id},
+        ).fetchone()
+    return bool(row and row[0])
+
+
 def write_error_report(url: str, enterprise_id: str, out: Path) -> dict:
     rows = enterprise_errors(url, enterprise_id)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -233,7 +233,7 @@ def cmd_pull(args) -> int:
 def cmd_errors(args) -> int:
     from stdnum.cn import uscc
 
-    from ingestion.reports import write_error_report
+    from ingestion.reports import enterprise_is_known, write_error_report
 
     from .settings import Paths
 
@@ -241,6 +241,12 @@ def cmd_errors(args) -> int:
         print(f"--enterprise {args.enterprise!r} is not a valid 统一社会信用代码 (credit code)", file=sys.stderr)
         return 2
     url = _warehouse("loader")
+    if not enterprise_is_known(url, args.enterprise):
+        _say(
+            f"iem errors: {args.enterprise} is not in the registry and no feed of its own was loaded: "
+            "check the credit code (no report written)"
+        )
+        return 2
     out = Path(args.out) if args.out else Paths.from_env().ensure().errors / f"{args.enterprise}.csv"
     result = write_error_report(url, args.enterprise, out)
     _emit(

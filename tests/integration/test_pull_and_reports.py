@@ -184,6 +184,29 @@ def test_error_report_lists_the_enterprises_rejected_and_duplicate_rows(warehous
     assert write_error_report(warehouse_url, CEMENT, tmp_path / "other.csv")["rows"] == 0
 
 
+def test_errors_for_an_enterprise_nobody_knows_is_a_clear_error(warehouse_url, tmp_path):
+    # before: `iem errors --enterprise <a valid but unknown credit code>` wrote an empty report and exited 0,
+    # which reads as "no errors" when the id was mistyped
+    import os
+
+    from stdnum.cn import uscc
+
+    from ingestion.reports import enterprise_is_known
+    from tests.e2e.iem_cli import run_iem
+
+    ingest_path(warehouse_url, write_basic_feed(tmp_path / "drop"))
+    nobody = "91110000MA00000XX"
+    nobody += uscc.calc_check_digit(nobody)
+    assert uscc.is_valid(nobody) and enterprise_is_known(warehouse_url, STEEL)
+    assert not enterprise_is_known(warehouse_url, nobody)
+    env = {**os.environ, "IEM_DATABASE_URL": warehouse_url, "IEM_HOME": str(tmp_path / "home")}
+    unknown = run_iem(["errors", "--enterprise", nobody], env)
+    assert unknown.returncode == 2 and "not in the registry" in unknown.stderr, unknown.stderr
+    assert not (tmp_path / "home" / "errors" / f"{nobody}.csv").exists()
+    known = run_iem(["errors", "--enterprise", STEEL], env)
+    assert known.returncode == 0, known.stderr
+
+
 def test_onboarding_names_what_to_fix_before_go_live(tmp_path):
     from tests.feeds import READINGS_HEADER, reading
 
