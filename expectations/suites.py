@@ -243,10 +243,15 @@ def checks(month_filter: str, thresholds: Thresholds) -> list[Check]:
             "marts_reconcile_with_raw",
             "marts",
             "blocking",
-            "every enterprise with raw readings in the month is in the monthly mart",
+            "every enterprise with raw readings in the month is in the monthly mart (a reading belongs to the "
+            "month its period starts in; one without period_start — a register, an end-only interval — to the "
+            "month of the instant before its end, except a meter's first, which only opens its register)",
             query="select d.region_code, count(*) filter (where f.enterprise_id is null) as missing_enterprises "
-            "from (select distinct r.enterprise_id, date_trunc('month', coalesce(r.period_start, r.period_end) "
-            "at time zone 'Asia/Shanghai')::date as month from raw.readings r) x "
+            "from (select distinct enterprise_id, month from (select r.enterprise_id, "
+            "date_trunc('month', coalesce(r.period_start, r.period_end - interval '1 microsecond') "
+            "at time zone 'Asia/Shanghai')::date as month, r.period_start is null and r.period_end = "
+            "min(r.period_end) over (partition by r.enterprise_id, r.meter_id) as opens_register "
+            "from raw.readings r) as readings where not opens_register) x "
             "join marts.dim_enterprise d using (enterprise_id) "
             "left join marts.fct_enterprise_monthly f using (enterprise_id, month) "
             f"where true {mf.replace('month', 'x.month')} group by d.region_code",
