@@ -339,10 +339,14 @@ def _data_faults(rng, series: list[Series], world, count, truth: list, file_faul
             }
         )
 
-    def place(low, high):
-        """A random start index in [low, high), or None when the series is too short for this fault (a
-        short simulation, a daily meter): the fault is then not injected and not in the truth."""
-        return int(rng.integers(low, high)) if high > low else None
+    def place(s, low, high):
+        """A random start index in [low, high) for a fault on `s` (then taken: one fault per series), or None
+        when the series is too short for it (a short simulation, a daily meter): the fault is then not
+        injected and not in the truth."""
+        if high <= low:
+            return None
+        used.add(id(s))
+        return int(rng.integers(low, high))
 
     interval15 = lambda s: s.meter.reading_type == "interval" and s.step_min == 15 and len(s.value) > 200  # noqa: E731
     registers = lambda s: s.meter.reading_type == "register" and len(s.value) > 200  # noqa: E731
@@ -355,10 +359,9 @@ def _data_faults(rng, series: list[Series], world, count, truth: list, file_faul
         rec("silent_feed", s, i0, n(s) - 1)
     for s in _pick(rng, candidates(interval15), count("gap")):
         length = int(rng.choice([2, 4, 8, 24, 96, 200]))
-        i0 = place(10, n(s) - length - 10)
+        i0 = place(s, 10, n(s) - length - 10)
         if i0 is None:
             continue
-        used.add(id(s))
         s.extra.append(("drop", i0, i0 + length))
         rec("gap", s, i0, i0 + length - 1, intervals=length)
     for kind in ("register_reset", "rollover", "meter_replacement"):
@@ -379,47 +382,41 @@ def _data_faults(rng, series: list[Series], world, count, truth: list, file_faul
                 s.meter.register_start = float(np.mod(s.meter.register_start + shift, rmax))
             rec(kind, s, i0, i0, register_max=s.meter.register_max)
     for s in _pick(rng, candidates(interval15), count("spike")):
-        i0 = place(5, n(s) - 5)
+        i0 = place(s, 5, n(s) - 5)
         if i0 is None:
             continue
-        used.add(id(s))
         s.value[i0] = np.round(s.meter.rated_max * 25 / 1.0, 3)
         rec("spike", s, i0, i0, rated_max=s.meter.rated_max)
     for s in _pick(rng, candidates(interval15), count("unit_error")):
-        i0 = place(5, n(s) - 100)
+        i0 = place(s, 5, n(s) - 100)
         if i0 is None:
             continue
-        used.add(id(s))
         s.value[i0 : i0 + 96] = np.round(s.value[i0 : i0 + 96] * 1000, 4)
         rec("unit_error", s, i0, i0 + 95, factor=1000)
     for s in _pick(rng, candidates(interval15), count("negative")):
-        i0 = place(5, n(s) - 5)
+        i0 = place(s, 5, n(s) - 5)
         if i0 is None:
             continue
-        used.add(id(s))
         s.value[i0] = -abs(s.value[i0])
         rec("negative", s, i0, i0)
     for s in _pick(rng, candidates(lambda s: s.meter.reading_type == "interval"), count("duplicate")):
-        i0 = place(1, n(s) - 1)
+        i0 = place(s, 1, n(s) - 1)
         if i0 is None:
             continue
-        used.add(id(s))
         s.extra.append(("duplicate", i0))
         rec("duplicate", s, i0, i0)
     for s in _pick(rng, candidates(lambda s: s.meter.reading_type == "interval"), count("correction")):
-        i0 = place(1, n(s) - 1)
+        i0 = place(s, 1, n(s) - 1)
         if i0 is None:
             continue
-        used.add(id(s))
         true_value = float(s.value[i0])
         s.value[i0] = np.round(true_value / 1.1, 4)  # the first send was wrong; the correction carries the true value
         s.extra.append(("correction", i0, true_value))
         rec("correction", s, i0, i0, original_value=float(s.value[i0]), corrected_value=true_value)
     for s in _pick(rng, candidates(lambda s: s.meter.reading_type == "interval"), count("late_arrival")):
-        i0 = place(1, n(s) - 4)
+        i0 = place(s, 1, n(s) - 4)
         if i0 is None:
             continue
-        used.add(id(s))
         s.late[i0 : i0 + 4] = True
         rec("late_arrival", s, i0, i0 + 3, delay_days=3)
     # file-level faults: placed by _write, which knows the final row numbers
