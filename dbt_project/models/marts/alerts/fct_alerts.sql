@@ -15,6 +15,11 @@ with as_of as (
     {{ vee_as_of_by_enterprise() }}
 ),
 
+-- the as-of of an alert whose enterprise is unknown to the registry (a row rejected for its id)
+platform as (
+    select {{ vee_platform_as_of() }} as as_of
+),
+
 current_alerts as (
     select
         md5(concat_ws('|', c.rule_id, c.enterprise_id, coalesce(c.meter_id, ''), coalesce(c.period_start::text, ''),
@@ -36,14 +41,14 @@ select
     c.period_end,
     c.status,
     {% if is_incremental() %}
-    coalesce(t.first_seen, a.as_of, {{ vee_platform_as_of() }}) as first_seen,
+    coalesce(t.first_seen, a.as_of, p.as_of) as first_seen,
     {% else %}
-    coalesce(a.as_of, {{ vee_platform_as_of() }}) as first_seen,
+    coalesce(a.as_of, p.as_of) as first_seen,
     {% endif %}
-    coalesce(a.as_of, {{ vee_platform_as_of() }}) as last_seen,
+    coalesce(a.as_of, p.as_of) as last_seen,
     c.evidence
 from current_alerts as c
--- an alert on a row whose enterprise is unknown to the registry is judged at the platform's watermark
+cross join platform as p
 left join as_of as a on a.enterprise_id = c.enterprise_id
 {% if is_incremental() %}
 left join {{ this }} as t using (alert_id)
