@@ -63,8 +63,9 @@ lock-upgrade: $(BIN)/.installed
 
 # the UI on the instance the command line records its runs in ($IEM_HOME/dagster unless DAGSTER_HOME is set)
 ui: $(BIN)/.installed
-	mkdir -p $(IEM_HOME)/dagster
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(abspath $(IEM_HOME))/dagster} $(BIN)/dagster dev -m orchestration.definitions
+	home=$${DAGSTER_HOME:-$(abspath $(IEM_HOME))/dagster}; \
+	  $(BIN)/python -c "import sys, pathlib; from orchestration.pipeline import prepare_dagster_home as p; p(pathlib.Path(sys.argv[1])).dispose()" "$$home" && \
+	  DAGSTER_HOME="$$home" $(BIN)/dagster dev -m orchestration.definitions
 
 validate: $(BIN)/.installed
 	$(BIN)/dagster definitions validate -m orchestration.definitions

@@ -63,17 +63,32 @@ class JobRun:
         return {**asdict(self), "status": self.status}
 
 
-def dagster_instance():
-    """The platform's Dagster instance: $DAGSTER_HOME when set (the running platform's), else
-    $IEM_HOME/dagster, created on first use."""
+INSTANCE_SETTINGS = Path(__file__).with_name("dagster.yaml")
+
+
+def prepare_dagster_home(home: Path):
+    """The Dagster instance in `home`, made ready before any of its processes start: IEM's instance
+    settings (orchestration/dagster.yaml: a code-server startup timeout a busy machine needs, no
+    telemetry; a home with its own dagster.yaml keeps it) and its storage. A webserver and a daemon that
+    start at once on a fresh home both create the storage and can stamp it twice ("Version table
+    'alembic_version' has more than one head present"): the code location then fails to load and the UI
+    has no jobs."""
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
 
+    home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():
+        settings.write_text(INSTANCE_SETTINGS.read_text(encoding="utf-8"), encoding="utf-8")
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+
+
+def dagster_instance():
+    """The platform's Dagster instance: $DAGSTER_HOME when set (the running platform's), else
+    $IEM_HOME/dagster, created on first use."""
     from .settings import Paths
 
-    home = Path(os.environ.get("DAGSTER_HOME") or Paths.from_env().dagster_home)
-    home.mkdir(parents=True, exist_ok=True)
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    return prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME") or Paths.from_env().dagster_home))
 
 
 def _stage_of(step: str) -> str:

@@ -56,6 +56,27 @@ def _start_webserver(env, home, attempts=3, seconds=300):
     pytest.fail(f"dagster-webserver did not start in {attempts} attempts: " + log_path.read_text()[-3000:])
 
 
+def _wait_for_code_location(port, seconds=600) -> str:
+    """The webserver answers before its code location has loaded (it loads in the background: on a busy
+    machine the import of the definitions takes minutes). Queried meanwhile, the location has no repository
+    and a launch answers PipelineNotFoundError. Waits until it is LOADED; a load error fails with its
+    message."""
+    query = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+        locationOrLoadError { __typename ... on PythonError { message stack } } } } } }"""
+    deadline, entries = time.time() + seconds, []
+    while time.time() < deadline:
+        entries = _graphql(port, query)["workspaceOrError"]["locationEntries"]
+        if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+            errors = [e["locationOrLoadError"] for e in entries]
+            errors = [err for err in errors if err["__typename"] == "PythonError"]
+            assert not errors, "the code location failed to load: " + "\n".join(
+                err["message"] + "".join(err["stack"]) for err in errors
+            )
+            return entries[0]["name"]
+        time.sleep(2)
+    pytest.fail(f"the code location did not load in {seconds} s: {entries}")
+
+
 def _graphql(port, query, variables=None):
     resp = requests.post(
         f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}}, timeout=60
@@ -69,8 +90,11 @@ def _graphql(port, query, variables=None):
 @pytest.fixture(scope="module")
 def dagster(tmp_path_factory, fresh_database):
     from ingestion.simulator import simulate
+    from orchestration.pipeline import prepare_dagster_home
 
     home = tmp_path_factory.mktemp("dagster_home")
+    # as `make ui` does: settings and storage made before the daemon and the webserver start side by side
+    prepare_dagster_home(home).dispose()
     iem_home = tmp_path_factory.mktemp("iem_home")
     # the feed lies outside the landing folder and the launched run is told where: the landing sensor (on by
     # default, as in `make ui`) then has nothing to start a second, concurrent build for
@@ -96,7 +120,14 @@ def dagster(tmp_path_factory, fresh_database):
         os.killpg(daemon.pid, signal.SIGKILL)
         logs.close()
         raise
-    yield port, env, home
+    try:
+        location = _wait_for_code_location(port)
+    except BaseException:
+        for proc in (web, daemon):
+            os.killpg(proc.pid, signal.SIGKILL)
+        logs.close()
+        raise
+    yield port, location, env, home
     for proc in (web, daemon):
         os.killpg(proc.pid, signal.SIGTERM)
     for proc in (web, daemon):
@@ -108,10 +139,8 @@ def dagster(tmp_path_factory, fresh_database):
 
 
 def test_a_run_launched_through_graphql_succeeds(dagster):
-    port, env, home = dagster
+    port, location, env, home = dagster
     feed = Path(env["IEM_HOME"]) / "feed"
-    loc = _graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
-    location = loc["workspaceOrError"]["locationEntries"][0]["name"]
     launched = _graphql(
         port,
         """
@@ -146,7 +175,7 @@ def test_a_run_launched_through_graphql_succeeds(dagster):
 
 
 def test_schedules_sensors_partitions_and_checks_are_visible(dagster):
-    port, _, _ = dagster
+    port, _, _, _ = dagster
     data = _graphql(
         port,
         """{ repositoriesOrError { ... on RepositoryConnection { nodes {
