@@ -384,6 +384,14 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
                 "period_start is not before period_end",
             )
         )
+        checks.append(
+            (
+                "value",
+                (pl.col("_reading_type") == "register") & (pl.col("value").cast(pl.Float64, strict=False) < 0),
+                "a register reading cannot be negative (a register counts up from zero): the reading is rejected "
+                "and the steps into and out of it are booked as one estimated span, never as measured",
+            )
+        )
         tol = timedelta(minutes=ref.limits.get("future_tolerance_minutes", 15))
         checks.append(
             (

@@ -90,8 +90,9 @@
   Per meter, the spans [span_start, span_end) of interval_start whose observations the readings staged
   after `since_batch` can have changed. Changed readings are grouped into islands (a new island where
   they are more than a day apart, so a batch of old history plus today's readings are two small spans,
-  not years); a register span is widened to the previous reading (the step into the island starts
-  there) and to the next one (the step out of it now starts at a changed reading). A meter whose
+  not years), widened to the previous reading's end (a register's step into the island starts there;
+  an end-only interval reading's period may) and to the next reading's end (the step or period out of
+  the island starts at a changed reading; an overlap with it is judged again). A meter whose
   metadata changed (reading type, multiplier, register or rated maximum, installation, unit) is
   rebuilt whole.
 #}
@@ -123,20 +124,28 @@
 
     select
         i.enterprise_id, i.meter_id,
-        case when m.reading_type = 'register' then coalesce(p.previous_end, i.first_end) else i.first_start end as span_start,
-        case when m.reading_type = 'register' then coalesce(n.next_end, i.last_end) else i.last_end end as span_end
+        case when m.reading_type = 'register' then coalesce(p.previous_end, i.first_end)
+             else least(i.first_start, p.previous_end, i.first_end - c.cadence) end as span_start,
+        coalesce(n.next_end, i.last_end) as span_end
     from islands as i
     inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
+    left join {{ ref('int_meter_cadence') }} as c using (enterprise_id, meter_id)
     left join lateral (
         select max(r.period_end) as previous_end
         from {{ ref('stg_raw__readings') }} as r
         where r.enterprise_id = i.enterprise_id and r.meter_id = i.meter_id and r.period_end < i.first_end
-    ) as p on m.reading_type = 'register'
+    ) as p on true
     left join lateral (
-        select min(r.period_end) as next_end
-        from {{ ref('stg_raw__readings') }} as r
-        where r.enterprise_id = i.enterprise_id and r.meter_id = i.meter_id and r.period_end > i.last_end
-    ) as n on m.reading_type = 'register'
+        -- a register's steps up to var('register_high_water_readings') readings on look back into the island
+        select max(x.period_end) as next_end
+        from (
+            select r.period_end
+            from {{ ref('stg_raw__readings') }} as r
+            where r.enterprise_id = i.enterprise_id and r.meter_id = i.meter_id and r.period_end > i.last_end
+            order by r.period_end
+            limit case when m.reading_type = 'register' then {{ var('register_high_water_readings') }} else 1 end
+        ) as x
+    ) as n on true
 
     union all
 
@@ -218,3 +227,46 @@ begin
 end
 $$
 {%- endmacro %}
+
+{#
+  The grid a meter's consumption is booked on (int_meter_observations, int_meter_intervals): intervals
+  grid_start + k × step. The step is the meter's cadence below 12 hours, else one day, and a daily grid
+  starts at local midnight (var('timezone')): a period of a day or longer (a daily reading that drifts a
+  few minutes, a 23- or 25-hour day elsewhere, a 27–35-day billing period) is split onto the calendar days
+  it covers by time overlap, and a month's figure takes exactly the part of each period in it.
+#}
+{% macro vee_grid_step(cadence) -%}
+    (case when {{ cadence }} >= interval '12 hours' then interval '1 day' else {{ cadence }} end)
+{%- endmacro %}
+
+{# Where a meter's grid starts, given its first booked period's start: a daily grid at that day's local midnight. #}
+{% macro vee_grid_anchor(first_start, cadence) -%}
+    (case when {{ cadence }} >= interval '12 hours'
+        then date_trunc('day', {{ first_start }} at time zone '{{ var("timezone") }}') at time zone '{{ var("timezone") }}'
+        else {{ first_start }} end)
+{%- endmacro %}
+
+{# The grid point at or before `ts` (floor) or at or after it (ceil); ±infinity stays. #}
+{% macro vee_grid_floor(ts, grid_start, step) -%}
+    case when isfinite({{ ts }}) then {{ grid_start }} + {{ step }}
+        * floor(extract(epoch from ({{ ts }} - {{ grid_start }})) / extract(epoch from {{ step }})) else {{ ts }} end
+{%- endmacro %}
+
+{% macro vee_grid_ceil(ts, grid_start, step) -%}
+    case when isfinite({{ ts }}) then {{ grid_start }} + {{ step }}
+        * ceil(extract(epoch from ({{ ts }} - {{ grid_start }})) / extract(epoch from {{ step }})) else {{ ts }} end
+{%- endmacro %}
+
+{# Meters whose rows in `relation` no longer sit on their grid (old history moved the grid start off
+   the lattice the rows were built on): rebuilt whole. #}
+{% macro vee_meters_off_their_grid(relation, cadence_relation) %}
+    select c.enterprise_id, c.meter_id, '-infinity'::timestamptz as span_start, 'infinity'::timestamptz as span_end
+    from {{ cadence_relation }} as c
+    cross join lateral (
+        select min(t.interval_start) as first_start
+        from {{ relation }} as t
+        where t.enterprise_id = c.enterprise_id and t.meter_id = c.meter_id
+    ) as t
+    where c.cadence is not null and t.first_start is not null
+      and mod(extract(epoch from (t.first_start - c.grid_start)), extract(epoch from {{ vee_grid_step('c.cadence') }})) <> 0
+{% endmacro %}

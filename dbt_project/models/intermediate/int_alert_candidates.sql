@@ -68,12 +68,15 @@ vee_events as (
             when vee_flag like 'rollover%' then 'rollover'
             when vee_flag like 'meter_replacement%' then 'meter_replacement'
             when vee_flag like 'negative%' then 'negative'
+            when vee_flag like '%overlapping_period%' then 'overlapping_period'
         end as fault_kind,
         case
             when vee_flag like 'register_reset%' then 'DF-REG-RESET'
             when vee_flag like 'rollover%' then 'DF-REG-ROLLOVER'
             when vee_flag like 'meter_replacement%' then 'DF-REG-REPLACED'
-            else 'DF-NEGATIVE'
+            when vee_flag like 'negative%' then 'DF-NEGATIVE'
+            -- a period starting before the meter's previous one ended: rejected, never summed with it
+            else 'DF-OVERLAP'
         end,
         1,
         case when vee_flag like 'rollover%' or vee_flag like 'meter_replacement%' then 'info' else 'warning' end,
@@ -82,7 +85,7 @@ vee_events as (
         jsonb_build_object('quality_code', quality_code, 'vee_flag', vee_flag, 'observed', observed_consumption)
     from faults
     where vee_flag like 'register_reset%' or vee_flag like 'rollover%' or vee_flag like 'meter_replacement%'
-       or vee_flag like 'negative%'
+       or vee_flag like 'negative%' or vee_flag like '%overlapping_period%'
 ),
 
 -- values beyond the rated maximum: a run of several is a unit error (1000× under the same label), a short one a spike

@@ -20,7 +20,8 @@ with changed as (
     -- meters-only batch: their cadence is determined again from the readings they already have)
     select
         enterprise_id, meter_id,
-        min(coalesce(period_start, period_end)) as first_reading_start, min(period_end) as first_end,
+        min(period_start) as first_given_start, min(period_end) as first_end,
+        min(case when period_start is null then period_end end) as first_end_only_end,
         max(period_end) as last_end
     from (
         select enterprise_id, meter_id, period_start, period_end
@@ -59,13 +60,24 @@ steps as (
     inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
 ),
 
-determined as (
+determined_cadence as (
+    -- an end-only interval reading (no period_start) counts the step from the reading before it
     select
         enterprise_id, meter_id,
-        mode() within group (order by case when reading_type = 'register' then step else period_end - period_start end) as cadence,
-        min(case when reading_type = 'register' then period_end else period_start end) as grid_start
+        mode() within group (order by case when reading_type = 'register' then step else coalesce(period_end - period_start, step) end) as cadence
     from steps
     group by 1, 2
+),
+
+determined as (
+    -- the grid starts where the first booked period starts: a register's first reading (its value opens
+    -- the register), an interval reading's period_start, or for an end-only one its end − cadence
+    select
+        s.enterprise_id, s.meter_id, d.cadence,
+        min(case when s.reading_type = 'register' then s.period_end else coalesce(s.period_start, s.period_end - d.cadence) end) as grid_start
+    from steps as s
+    inner join determined_cadence as d using (enterprise_id, meter_id)
+    group by 1, 2, 3
 )
 
 select
@@ -73,9 +85,14 @@ select
     c.meter_id,
     coalesce(d.cadence{% if is_incremental() %}, t.cadence{% endif %}) as cadence,
     -- register meters: the first interval starts at the first reading (its value opens the register);
-    -- interval meters: at the first reading's period_start
-    least(d.grid_start{% if is_incremental() %}, t.grid_start{% endif %},
-          case when m.reading_type = 'register' then c.first_end else c.first_reading_start end) as grid_start,
+    -- interval meters: at the first reading's period_start (end − cadence for an end-only reading)
+    -- (macros/incremental_vee.sql: a daily grid starts at local midnight)
+    {{ vee_grid_anchor(
+        "least(d.grid_start" ~ (", t.grid_start" if is_incremental() else "") ~ ",
+          case when m.reading_type = 'register' then c.first_end
+               else least(c.first_given_start, c.first_end_only_end - coalesce(d.cadence" ~ (", t.cadence" if is_incremental() else "") ~ ")) end)",
+        "coalesce(d.cadence" ~ (", t.cadence" if is_incremental() else "") ~ ")"
+    ) }} as grid_start,
     -- the meter's latest period_end (the enterprise's data watermark is the latest of its meters')
     greatest(c.last_end{% if is_incremental() %}, t.last_period_end{% endif %}) as last_period_end,
     {{ vee_current_batch() }} as built_through_batch

@@ -31,7 +31,10 @@
 {% set max_gap = var('max_estimate_gap_intervals') %}
 with cadence as (
     -- with the enterprise's data watermark, where the meter's grid ends
-    select c.enterprise_id, c.meter_id, c.cadence, c.grid_start, c.cadence * {{ max_gap + 1 }} as margin, w.data_watermark
+    -- the grid step: the meter's cadence, at most a day (macros/incremental_vee.sql: vee_grid_step)
+    select
+        c.enterprise_id, c.meter_id, {{ vee_grid_step('c.cadence') }} as cadence, c.grid_start,
+        {{ vee_grid_step('c.cadence') }} * {{ max_gap + 1 }} as margin, w.data_watermark, c.last_period_end
     from {{ ref('int_meter_cadence') }} as c
     inner join ({{ vee_enterprise_watermarks() }}) as w using (enterprise_id)
     where c.cadence is not null
@@ -62,6 +65,10 @@ wanted as (
         from {{ this }} as t
         where t.enterprise_id = c.enterprise_id and t.meter_id = c.meter_id
     ) as t on c.grid_start < t.first_start
+    union all
+    -- old history moved the grid start off the lattice the rows were built on: the meter whole
+    select enterprise_id, meter_id, tstzrange(span_start, span_end, '[)')
+    from ({{ vee_meters_off_their_grid(this, ref('int_meter_cadence')) }}) as off_grid
     {% else %}
     select enterprise_id, meter_id, tstzrange(grid_start, 'infinity', '[)') as w
     from cadence
@@ -71,7 +78,7 @@ wanted as (
 windows as (
     -- merged per meter and clipped to [grid start, the enterprise's watermark)
     select
-        x.enterprise_id, x.meter_id, c.cadence, c.grid_start, c.margin, c.data_watermark,
+        x.enterprise_id, x.meter_id, c.cadence, c.grid_start, c.margin, c.data_watermark, c.last_period_end,
         greatest(lower(x.w), c.grid_start) as window_start,
         least(upper(x.w), c.data_watermark) as window_end
     from (
@@ -92,9 +99,12 @@ grid as (
     cross join lateral generate_series(
         w.grid_start + w.cadence * ceil(greatest(0, extract(epoch from (w.window_start - w.margin - w.grid_start)))
                                         / extract(epoch from w.cadence)),
-        least(w.window_end + w.margin, w.data_watermark) - w.cadence,
+        least(w.window_end + w.margin, w.data_watermark) - interval '1 microsecond',
         w.cadence
     ) as g(interval_start)
+    -- intervals that end by the watermark, and the one reaching past it that the meter's last period
+    -- (ending off the grid) books into
+    where g.interval_start + w.cadence <= w.data_watermark or g.interval_start < w.last_period_end
 ),
 
 joined as (
@@ -180,7 +190,8 @@ select
     is_received,
     run_length,
     -- what the data-fault alerts look at (a partial index serves them)
-    observed_quality_code in ('missing', 'rejected') or coalesce(vee_flag like 'rollover%', false) as is_data_fault,
+    observed_quality_code in ('missing', 'rejected')
+        or coalesce(vee_flag like 'rollover%' or vee_flag like '%overlapping_period%', false) as is_data_fault,
     {{ vee_current_batch() }} as built_through_batch
     {% if is_incremental() %}, window_start, window_end{% endif %}
 from vee

@@ -11,150 +11,289 @@
     )
 }}
 -- depends_on: {{ ref('stg_raw__meter_versions') }}, {{ ref('stg_raw__readings') }}, {{ ref('stg_raw__meters') }}
--- What each meter told us, as consumption intervals (canonical unit, multiplier applied), before
--- gaps are looked at. Interval meters: value × multiplier. Register meters: the delta between
--- consecutive readings, with rollovers (register passes register_max) booked, resets and meter
--- replacements never booked (the first value after them is not consumption), and a step spanning
--- several cadence intervals split evenly (its total is measured, the split is an estimate).
--- Values beyond the meter's rated maximum and negative interval values are rejected.
--- is_received: a valid reading arrived for the interval (completeness = valid received ÷ expected).
+-- What each meter told us, booked period-true onto its grid (macros/incremental_vee.sql: vee_grid_step),
+-- before gaps are looked at. One row per meter and grid interval that some period touches.
+--
+-- Periods: an interval reading is the consumption of [period_start, period_end) (value × multiplier); an
+-- end-only one (no period_start, feed contract v1.1) runs from the meter's previous reading end, never
+-- longer than the meter's cadence (end − cadence for the first). A register reading closes the step from
+-- the reading before it: the register's advance over its high-water mark, the highest of its previous
+-- var('register_high_water_readings') readings (a small dip within var('register_jitter_tolerance') is
+-- jitter: nothing booked, and its recovery is not booked again, so a register never books more than it
+-- advanced when its dips recover within that many readings), a rollover past register_max booked, a
+-- reset or meter replacement never booked (the value after it opens a new register).
+-- Booking: every period books exactly itself, whatever its length: onto each grid interval it overlaps,
+-- in proportion to the overlap (pro-rating by time, as billing-period platforms split a bill onto days).
+-- An interval that is exactly one period keeps that period's quality; an interval built from a share of
+-- a longer or misaligned period, or from several, is 'estimated' (the period's total is measured, its
+-- split onto intervals is not) with vee_flag period_prorated (register_span_split for a register step).
+-- Faults: negative and beyond-rated-max interval values, resets and replacements are rejected; a period
+-- that starts before the previous period of its meter ends is rejected as overlapping_period (never
+-- summed with it). An interval with valid shares books them; one with only rejected shares is rejected.
+-- is_received: a valid period covers the interval and is one reading's worth (at most 1.5 cadences:
+-- a longer one means readings are missing, and only the interval holding its end was received).
 -- Incremental (macros/incremental_vee.sql): only the spans new batches can have changed are rebuilt,
--- from the readings in them (a register span includes the reading before it, whose value opens it).
+-- widened to whole grid intervals, from every reading that books into them.
+{% set tolerance = var('register_jitter_tolerance') %}
+{% set lookback = var('register_high_water_readings') %}
 with meters as (
     select * from {{ ref('stg_raw__meters') }}
 ),
 
+cadence as (
+    select enterprise_id, meter_id, cadence, {{ vee_grid_step('cadence') }} as step, grid_start
+    from {{ ref('int_meter_cadence') }}
+    where cadence is not null
+),
+
 windows as (
+    -- [window_start, window_end) of grid intervals rebuilt, on the meter's grid
     {% if is_incremental() %}
     select enterprise_id, meter_id, lower(w) as window_start, upper(w) as window_end
     from (
-        select enterprise_id, meter_id, unnest(range_agg(tstzrange(span_start, span_end, '[)'))) as w
-        from ({{ vee_changed_spans(vee_built_through(this)) }}) as s
+        select
+            s.enterprise_id, s.meter_id,
+            unnest(range_agg(tstzrange(
+                {{ vee_grid_floor('s.span_start', 'c.grid_start', 'c.step') }},
+                {{ vee_grid_ceil('s.span_end', 'c.grid_start', 'c.step') }}, '[)'
+            ))) as w
+        from (
+            {{ vee_changed_spans(vee_built_through(this)) }}
+            union all
+            {{ vee_meters_off_their_grid(this, ref('int_meter_cadence')) }}
+        ) as s
+        inner join cadence as c using (enterprise_id, meter_id)
         group by 1, 2
     ) as x
     {% else %}
     select enterprise_id, meter_id, '-infinity'::timestamptz as window_start, 'infinity'::timestamptz as window_end
-    from meters
+    from cadence
     {% endif %}
+),
+
+bounds as (
+    -- the readings that book into a window: from the last ones ending at or before its start (the one
+    -- before opens a register step and ends the period before an end-only reading; a register's high-water
+    -- mark looks back {{ lookback }} readings) to the first ending at or after its end
+    select
+        w.*,
+        coalesce(p.previous_end, w.window_start) as first_end,
+        coalesce(n.next_end, w.window_end) as last_end
+    from windows as w
+    left join lateral (
+        select min(x.period_end) as previous_end
+        from (
+            select r.period_end
+            from {{ ref('stg_raw__readings') }} as r
+            where r.enterprise_id = w.enterprise_id and r.meter_id = w.meter_id and r.period_end <= w.window_start
+            order by r.period_end desc
+            limit {{ lookback }}
+        ) as x
+    ) as p on isfinite(w.window_start)
+    left join lateral (
+        select min(r.period_end) as next_end
+        from {{ ref('stg_raw__readings') }} as r
+        where r.enterprise_id = w.enterprise_id and r.meter_id = w.meter_id and r.period_end >= w.window_end
+    ) as n on isfinite(w.window_end)
 ),
 
 readings as (
     select
         r.enterprise_id, r.meter_id, r.period_start, r.period_end, r.value, r.quality,
         m.reading_type, m.multiplier, m.register_max, m.rated_max, m.installed_at,
-        w.window_start, w.window_end
+        c.cadence, c.step, c.grid_start, b.window_start, b.window_end
     from {{ ref('stg_raw__readings') }} as r
     inner join meters as m using (enterprise_id, meter_id)
-    inner join windows as w
-        on w.enterprise_id = r.enterprise_id and w.meter_id = r.meter_id
-        and r.period_end >= w.window_start and r.period_end <= w.window_end
+    inner join cadence as c using (enterprise_id, meter_id)
+    inner join bounds as b
+        on b.enterprise_id = r.enterprise_id and b.meter_id = r.meter_id
+        and r.period_end >= b.first_end and r.period_end <= b.last_end
 ),
 
-register_steps as (
+-- interval meters: each reading is its own period
+interval_readings as (
     select
         *,
-        lag(value) over w as prev_value,
-        lag(period_end) over w as prev_end
+        lag(period_end) over (partition by enterprise_id, meter_id, window_start order by period_end) as previous_end
     from readings
-    where reading_type = 'register'
-    window w as (partition by enterprise_id, meter_id, window_start order by period_end)
+    where reading_type = 'interval'
 ),
 
-register_cadence as (
-    select enterprise_id, meter_id, cadence from {{ ref('int_meter_cadence') }} where cadence is not null
-),
-
-register_intervals as (
+interval_periods as (
     select
-        s.enterprise_id, s.meter_id, s.window_start, s.window_end, s.prev_end as span_start, s.period_end as span_end, s.rated_max,
+        enterprise_id, meter_id, window_start, window_end, cadence, step, grid_start,
+        booked_start, period_end, 'interval' as reading_type,
         case
-            when s.value >= s.prev_value then 'delta'
-            when s.installed_at >= s.prev_end and s.installed_at < s.period_end then 'meter_replacement'
-            when s.register_max is not null and s.prev_value >= 0.5 * s.register_max
-                and s.value < 0.5 * s.register_max
-                -- a rollover books a plausible consumption; a reset from high up would not
-                and (s.rated_max is null or (s.register_max - s.prev_value + s.value) * s.multiplier
-                     <= s.rated_max * greatest(1, extract(epoch from (s.period_end - s.prev_end)) / 900.0)) then 'rollover'
-            else 'register_reset'
-        end as step_kind,
-        case
-            when s.value >= s.prev_value then (s.value - s.prev_value) * s.multiplier
-            when s.register_max is not null and s.prev_value >= 0.5 * s.register_max
-                and s.value < 0.5 * s.register_max
-                -- a rollover books a plausible consumption; a reset from high up would not
-                and (s.rated_max is null or (s.register_max - s.prev_value + s.value) * s.multiplier
-                     <= s.rated_max * greatest(1, extract(epoch from (s.period_end - s.prev_end)) / 900.0)) then (s.register_max - s.prev_value + s.value) * s.multiplier
-        end as span_consumption,
-        c.cadence
-    from register_steps as s
-    inner join register_cadence as c using (enterprise_id, meter_id)
-    where s.prev_value is not null
-),
-
-register_split as (
-    select
-        ri.enterprise_id, ri.meter_id, ri.window_start, ri.window_end,
-        t.interval_start,
-        t.interval_start + ri.cadence as interval_end,
-        ri.span_consumption / greatest(1, round(extract(epoch from (ri.span_end - ri.span_start)) / extract(epoch from ri.cadence))) as consumption,
-        ri.rated_max,
-        ri.step_kind,
-        ri.span_end - ri.span_start > ri.cadence as is_split,
-        t.interval_start + ri.cadence = ri.span_end as is_reading_interval
-    from register_intervals as ri
-    cross join lateral generate_series(ri.span_start, ri.span_end - ri.cadence, ri.cadence) as t(interval_start)
-),
-
-register_observed as (
-    select
-        enterprise_id, meter_id, window_start, window_end, interval_start, interval_end,
-        case
-            when step_kind in ('register_reset', 'meter_replacement') then 'rejected'
-            when rated_max is not null and consumption > rated_max then 'rejected'
-            when is_split then 'estimated'
-            else 'measured'
-        end as quality_code,
-        case
-            when step_kind in ('register_reset', 'meter_replacement') then step_kind
-            when rated_max is not null and consumption > rated_max then 'beyond_rated_max'
-            when step_kind = 'rollover' then 'rollover'
-            when is_split then 'register_span_split'
-        end as vee_flag,
-        consumption as observed_consumption,
-        -- received and usable: the interval that carries a valid reading (rejected ones are not)
-        is_reading_interval
-            and step_kind not in ('register_reset', 'meter_replacement')
-            and not (rated_max is not null and consumption > rated_max) as is_received
-    from register_split
-),
-
-interval_observed as (
-    select
-        enterprise_id, meter_id, window_start, window_end,
-        period_start as interval_start,
-        period_end as interval_end,
-        case
+            when booked_start < previous_end then 'rejected'
             when value < 0 then 'rejected'
             when rated_max is not null and value * multiplier > rated_max then 'rejected'
             when quality = 'estimated' then 'estimated'
             else 'measured'
         end as quality_code,
         case
+            when booked_start < previous_end then 'overlapping_period'
             when value < 0 then 'negative'
             when rated_max is not null and value * multiplier > rated_max then 'beyond_rated_max'
             when quality = 'estimated' then 'estimated_by_enterprise'
             when quality = 'manual' then 'manual_entry'
         end as vee_flag,
-        value * multiplier as observed_consumption,
-        not (value < 0 or (rated_max is not null and value * multiplier > rated_max)) as is_received
+        value * multiplier as consumption
+    from (
+        select
+            *,
+            coalesce(period_start, greatest(previous_end, period_end - cadence)) as booked_start
+        from interval_readings
+    ) as x
+),
+
+-- register meters: each reading closes the step from the one before it
+register_readings as (
+    select
+        *,
+        lag(value) over w as previous_value,
+        lag(period_end) over w as previous_end
     from readings
-    where reading_type = 'interval'
+    where reading_type = 'register' and value >= 0  -- a negative register reading is rejected at the door
+    window w as (partition by enterprise_id, meter_id, window_start order by period_end)
+),
+
+register_kinds as (
+    select
+        *,
+        case
+            when previous_value is null then 'opening'
+            when value >= previous_value then 'delta'
+            when previous_value - value <= {{ tolerance }} * previous_value then 'jitter'
+            when installed_at >= previous_end and installed_at < period_end then 'meter_replacement'
+            when register_max is not null and previous_value >= 0.5 * register_max
+                and value < 0.5 * register_max
+                -- a rollover books a plausible consumption; a reset from high up would not
+                and (rated_max is null or (register_max - previous_value + value) * multiplier
+                     <= rated_max * greatest(1, extract(epoch from (period_end - previous_end)) / 900.0)) then 'rollover'
+            else 'register_reset'
+        end as step_kind
+    from register_readings
+),
+
+register_positions as (
+    -- the register unwrapped past its rollovers; a reset or replacement starts a new register
+    select
+        *,
+        value + coalesce(register_max, 0) * sum(case when step_kind = 'rollover' then 1 else 0 end) over w_all as position,
+        sum(case when step_kind in ('register_reset', 'meter_replacement') then 1 else 0 end) over w_all as register_no
+    from register_kinds
+    window w_all as (partition by enterprise_id, meter_id, window_start order by period_end rows unbounded preceding)
+),
+
+register_periods as (
+    select
+        enterprise_id, meter_id, window_start, window_end, cadence, step, grid_start,
+        previous_end as booked_start, period_end, 'register' as reading_type,
+        case when step_kind in ('register_reset', 'meter_replacement') then 'rejected' else 'measured' end as quality_code,
+        case
+            when step_kind in ('register_reset', 'meter_replacement', 'rollover') then step_kind
+            when step_kind = 'jitter' then 'register_jitter'
+        end as vee_flag,
+        case
+            when step_kind not in ('register_reset', 'meter_replacement')
+                -- the advance over the register's high-water mark: dips never book, nor their recovery
+                then greatest(0, position - high_water) * multiplier
+        end as consumption,
+        rated_max
+    from (
+        select
+            *,
+            max(position) over (
+                partition by enterprise_id, meter_id, window_start, register_no order by period_end
+                rows between {{ lookback }} preceding and 1 preceding
+            ) as high_water
+        from register_positions
+    ) as x
+    where step_kind <> 'opening'
+),
+
+periods as (
+    select
+        enterprise_id, meter_id, window_start, window_end, cadence, step, grid_start,
+        booked_start, period_end, reading_type, quality_code, vee_flag, consumption, null::numeric as rated_max_per_interval
+    from interval_periods
+    union all
+    select
+        enterprise_id, meter_id, window_start, window_end, cadence, step, grid_start,
+        booked_start, period_end, reading_type, quality_code, vee_flag, consumption, rated_max
+    from register_periods
+),
+
+shares as (
+    -- each period onto every grid interval it overlaps, in proportion to the overlap
+    select
+        p.enterprise_id, p.meter_id, p.window_start, p.window_end, p.reading_type, p.quality_code, p.vee_flag,
+        g.interval_start,
+        g.interval_start + p.step as interval_end,
+        case
+            -- a period inside one interval books its value as it is
+            when p.booked_start >= g.interval_start and p.period_end <= g.interval_start + p.step then p.consumption
+            else p.consumption
+                * extract(epoch from (least(p.period_end, g.interval_start + p.step) - greatest(p.booked_start, g.interval_start)))
+                / extract(epoch from (p.period_end - p.booked_start))
+        end as consumption,
+        p.booked_start = g.interval_start and p.period_end = g.interval_start + p.step as is_whole,
+        p.period_end > g.interval_start and p.period_end <= g.interval_start + p.step as holds_end,
+        p.period_end - p.booked_start <= p.cadence * 1.5 as is_one_reading,
+        p.rated_max_per_interval
+    from periods as p
+    cross join lateral generate_series(
+        {{ vee_grid_floor('p.booked_start', 'p.grid_start', 'p.step') }},
+        p.period_end - interval '1 microsecond',
+        p.step
+    ) as g(interval_start)
+    where p.period_end > p.booked_start
+),
+
+judged as (
+    -- a register share beyond the meter's rated maximum for an interval is rejected
+    select
+        *,
+        case when rated_max_per_interval is not null and consumption > rated_max_per_interval then 'rejected' else quality_code end as share_quality,
+        case when rated_max_per_interval is not null and consumption > rated_max_per_interval then 'beyond_rated_max' else vee_flag end as share_flag
+    from shares
+),
+
+intervals as (
+    select
+        enterprise_id, meter_id, window_start, window_end, interval_start,
+        min(interval_end) as interval_end,
+        count(*) filter (where share_quality <> 'rejected') as valid_shares,
+        bool_and(is_whole) filter (where share_quality <> 'rejected') as valid_is_whole,
+        min(share_quality) filter (where share_quality <> 'rejected') as valid_quality,
+        min(reading_type) filter (where share_quality <> 'rejected') as valid_reading_type,
+        string_agg(distinct share_flag, '; ') filter (where share_quality <> 'rejected') as valid_flags,
+        string_agg(distinct share_flag, '; ') filter (where share_quality = 'rejected') as rejected_flags,
+        sum(consumption) filter (where share_quality <> 'rejected') as valid_consumption,
+        sum(consumption) filter (where share_quality = 'rejected') as rejected_consumption,
+        bool_or(share_quality <> 'rejected' and (holds_end or is_one_reading)) as is_received
+    from judged
+    group by enterprise_id, meter_id, window_start, window_end, interval_start
 ),
 
 observed as (
-    select * from interval_observed
-    union all
-    select * from register_observed
+    select
+        enterprise_id, meter_id, window_start, window_end, interval_start, interval_end,
+        case
+            when valid_shares = 0 then 'rejected'
+            when valid_shares = 1 and valid_is_whole then valid_quality
+            else 'estimated'
+        end as quality_code,
+        case
+            when valid_shares = 0 then rejected_flags
+            when valid_shares = 1 and valid_is_whole then valid_flags
+            else concat_ws('; ',
+                case when valid_reading_type = 'register' then 'register_span_split' else 'period_prorated' end,
+                valid_flags, rejected_flags)
+        end as vee_flag,
+        case when valid_shares = 0 then rejected_consumption else valid_consumption end as observed_consumption,
+        coalesce(is_received, false) as is_received
+    from intervals
 )
 
 select
