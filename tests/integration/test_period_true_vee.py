@@ -9,7 +9,7 @@ Values are chosen so the per-day split is whole: 1 kWh per minute or per hour, 1
 from __future__ import annotations
 
 import gzip
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -34,8 +34,10 @@ METERS = (
     f"{STEEL},REGNEG,electricity,kWh,register,1,999999,in,boundary,1000,\n"
     f"{STEEL},JITTER,electricity,kWh,register,1,999999,in,boundary,1000,\n"
     f"{STEEL},GZ,electricity,kWh,interval,1,,in,boundary,,\n"
+    f"{STEEL},SILENT,electricity,kWh,interval,1,,in,boundary,,\n"
 )
 CST = "+08:00"
+UTC_PLUS_8 = timezone(timedelta(hours=8))
 SENT = "2026-03-20T00:00:00+08:00"
 
 # 22 consecutive billing periods of 27–35 days from 2024-01-01, 10 kWh a day of each
@@ -107,6 +109,12 @@ def _rows() -> list[str]:
     ):
         for k, v in enumerate(values):
             rows.append(reading(STEEL, meter, None, f"2026-01-10T{k // 4:02d}:{15 * (k % 4):02d}:00{CST}", v))
+    # 15-minute readings on 02-01 … 02-05, nothing at all on 02-03
+    for day in (1, 2, 4, 5):
+        for q in range(96):
+            start = datetime(2026, 2, day, tzinfo=UTC_PLUS_8) + timedelta(minutes=15 * q)
+            end = start + timedelta(minutes=15)
+            rows.append(reading(STEEL, "SILENT", start.isoformat(), end.isoformat(), "1"))
     return rows
 
 
@@ -291,3 +299,40 @@ def test_conservation_holds_for_every_interval_meter(booked):
     )
     for meter, sent, booked_sum in sums.itertuples(index=False):
         assert float(booked_sum) == pytest.approx(float(sent), rel=1e-12), meter
+
+
+def test_a_day_with_nothing_received_counts_in_completeness(booked):
+    url, _ = booked
+    days = _query(
+        url,
+        "select local_date, intervals_expected, intervals_received from intermediate.int_meter_daily "
+        "where enterprise_id = %s and meter_id = 'SILENT' and local_date <= '2026-02-05' order by 1",
+        (STEEL,),
+    )
+    assert [str(d) for d in days.local_date] == [f"2026-02-0{d}" for d in range(1, 6)]  # 02-03 is there
+    assert list(days.intervals_expected) == [96] * 5
+    assert list(days.intervals_received) == [96, 96, 0, 96, 96]
+    assert days.intervals_received.sum() / days.intervals_expected.sum() == 0.8  # 4 days of 5
+
+
+def test_a_file_sent_again_with_a_bad_row_at_the_same_row_updates_its_alert(tmp_path, fresh_database):
+    """Rejected-row alerts are keyed by owner, file name and row: a second version of the file with a bad
+    row at the same row number used to give two alerts with one identity, and the unique test on
+    fct_alerts then failed the build for every enterprise, on that build and every later one."""
+    url = fresh_database()
+    (tmp_path / "enterprises.csv").write_text(ENTERPRISES, encoding="utf-8")
+    (tmp_path / "meters.csv").write_text(METERS, encoding="utf-8")
+    ingest_path(url, tmp_path)
+    for version, bad in enumerate(("-1", "not-a-number")):
+        drop = tmp_path / f"v{version}"
+        drop.mkdir()
+        rows = [
+            reading(STEEL, "GZ", f"2026-01-10T00:00:00{CST}", f"2026-01-10T00:15:00{CST}", str(version + 1)),
+            reading(STEEL, "REGNEG", None, f"2026-01-10T00:15:00{CST}", bad),  # line 3 of the file, both times
+        ]
+        (drop / "readings_daily.csv").write_text(READINGS_HEADER + "".join(rows), encoding="utf-8")
+        ingest_path(url, drop)
+        run_dbt(["build"], url)  # raises if any error-severity test fails
+    alerts = _query(url, "select evidence from marts.fct_alerts where rule_id = 'DF-REJECTED'")
+    assert len(alerts) == 1
+    assert alerts.evidence[0]["row"] == 3 and alerts.evidence[0]["value"] == "not-a-number"

@@ -120,10 +120,15 @@ duplicates as (
         (split_part(d.natural_key, '|', 3))::timestamptz as period_end,
         'resolved',
         jsonb_build_object('file', d.source_name, 'row', d.row_number, 'first_row', d.first_row_number)
-    from {{ source('quarantine', 'duplicate_rows') }} as d
+    from (
+        -- one alert per reading, file name and row (a file sent again under its name repeats them)
+        select distinct on (enterprise_id, natural_key, source_name, row_number) *
+        from {{ source('quarantine', 'duplicate_rows') }}
+        where entity = 'readings'
+        order by enterprise_id, natural_key, source_name, row_number, batch_id desc
+    ) as d
     left join last_received as l
         on l.enterprise_id = d.enterprise_id and l.meter_id = split_part(d.natural_key, '|', 2)
-    where d.entity = 'readings'
 ),
 
 rejected as (
@@ -135,14 +140,21 @@ rejected as (
             else 'malformed_row'
         end,
         'DF-REJECTED', 1, 'warning',
-        coalesce(b.owner_enterprise_id, r.enterprise_id), null::text,
+        r.owner_id, null::text,
         null::timestamptz, null::timestamptz,
         'resolved',
         jsonb_build_object('file', r.source_name, 'row', r.row_number, 'field', r.field, 'value', r.value,
-                           'reason', r.reason)
-    from {{ source('quarantine', 'rejected_rows') }} as r
-    inner join {{ source('audit', 'ingest_batches') }} as b using (batch_id)
-    where r.entity = 'readings' and coalesce(b.owner_enterprise_id, r.enterprise_id) is not null
+                           'reason', r.reason, 'batch', r.batch_id)
+    from (
+        -- one alert per owner, file name and row: a file sent again under its name with a bad row at the
+        -- same row number updates that alert (the latest batch's reason) instead of a second alert with
+        -- the same identity, which would fail the build for every enterprise
+        select distinct on (owner_id, r.source_name, r.row_number) r.*, coalesce(b.owner_enterprise_id, r.enterprise_id) as owner_id
+        from {{ source('quarantine', 'rejected_rows') }} as r
+        inner join {{ source('audit', 'ingest_batches') }} as b using (batch_id)
+        where r.entity = 'readings' and coalesce(b.owner_enterprise_id, r.enterprise_id) is not null
+        order by owner_id, r.source_name, r.row_number, r.batch_id desc
+    ) as r
 ),
 
 calibration as (
