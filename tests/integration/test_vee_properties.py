@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -265,6 +266,21 @@ def world(tmp_path_factory, fresh_database):
     url = fresh_database()
     ingest_path(url, feed)
     run_dbt(["build"], url)
+    # the same readings arriving in two batches (split at the median period end), built incrementally
+    ends = sorted(row.split(",")[3] for row in rows)
+    cut = ends[len(ends) // 2]
+    incremental = fresh_database()
+    run_dbt(["seed"], incremental)
+    first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
+    for drop, part in (
+        (first, [r for r in rows if r.split(",")[3] < cut]),
+        (second, [r for r in rows if r.split(",")[3] >= cut]),
+    ):
+        for name in ("enterprises.csv", "meters.csv"):
+            (drop / name).write_bytes((feed / name).read_bytes())
+        (drop / "readings_properties.csv").write_text(READINGS_HEADER + "\n".join(part) + "\n", encoding="utf-8")
+        ingest_path(incremental, drop)
+        run_dbt(["run"], incremental)
     with psycopg.connect(url) as conn:
         booked = conn.execute(
             "select meter_id, local_date, sum(observed_consumption)::float8 from intermediate.int_meter_intervals "
@@ -274,7 +290,7 @@ def world(tmp_path_factory, fresh_database):
     by_meter: dict[str, dict[date, float]] = defaultdict(lambda: defaultdict(float))
     for meter_id, day, q in booked:
         by_meter[meter_id][day] += q
-    return meters, by_meter, rejected
+    return meters, by_meter, rejected, url, incremental
 
 
 def _assert_days_equal(meter_id: str, got: dict[date, float], expected: dict[date, float]) -> None:
@@ -289,7 +305,7 @@ def _assert_days_equal(meter_id: str, got: dict[date, float], expected: dict[dat
 
 
 def test_examples_cover_every_shape(world):
-    meters, _, rejected = world
+    meters, _, rejected, _, _ = world
     intervals = [m for m in meters.values() if isinstance(m, IntervalMeter)]
     assert {m.zone for m in intervals} == {"Asia/Shanghai", "America/Chicago", "Europe/Berlin"}
     lengths = [p.end - p.booked_from for m in intervals for p in m.periods]
@@ -311,14 +327,14 @@ def test_examples_cover_every_shape(world):
 
 
 def test_interval_meters_book_every_period_onto_its_days(world):
-    meters, booked, _ = world
+    meters, booked, _, _, _ = world
     for meter_id, m in meters.items():
         if isinstance(m, IntervalMeter):
             _assert_days_equal(meter_id, booked.get(meter_id, {}), expected_interval_days(m))
 
 
 def test_registers_book_their_steps_and_never_more_than_they_advanced(world):
-    meters, booked, _ = world
+    meters, booked, _, _, _ = world
     for meter_id, m in meters.items():
         if isinstance(m, RegisterMeter):
             expected, advance = expected_register(m)
@@ -332,3 +348,16 @@ def test_utc_helpers_agree():  # the independent computation's own day split
     _split_by_day(datetime(2026, 1, 1, 12, tzinfo=UTC), datetime(2026, 1, 2, 12, tzinfo=UTC), 24.0, days)
     # 12:00Z = 20:00 Beijing: 4 h on 01-01, 20 h on 01-02
     assert dict(days) == pytest.approx({date(2026, 1, 1): 4.0, date(2026, 1, 2): 20.0})
+
+
+@pytest.mark.parametrize(
+    "model", ["int_meter_cadence", "int_meter_observations", "int_meter_intervals", "int_meter_daily"]
+)
+def test_two_incremental_batches_build_what_one_full_build_does(world, model):
+    from tests.integration.test_incremental_build import COMPARED, table
+
+    _, _, _, full, incremental = world
+    name = f"intermediate.{model}"
+    a, b = table(incremental, name, COMPARED[name]), table(full, name, COMPARED[name])
+    assert len(a) == len(b) > 0
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
