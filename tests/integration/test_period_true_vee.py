@@ -35,6 +35,7 @@ METERS = (
     f"{STEEL},JITTER,electricity,kWh,register,1,999999,in,boundary,1000,\n"
     f"{STEEL},GZ,electricity,kWh,interval,1,,in,boundary,,\n"
     f"{STEEL},SILENT,electricity,kWh,interval,1,,in,boundary,,\n"
+    f"{STEEL},RESENT,electricity,kWh,interval,1,,in,boundary,,\n"
 )
 CST = "+08:00"
 UTC_PLUS_8 = timezone(timedelta(hours=8))
@@ -132,6 +133,19 @@ def booked(tmp_path_factory, fresh_database):
     url = fresh_database()
     summary = ingest_path(url, feed)
     run_dbt(["build"], url)
+    # a file sent again under its name, with a bad row at the same line both times (incremental builds)
+    for version, bad in enumerate(("abc", "xyz")):
+        drop = tmp_path_factory.mktemp(f"resent_{version}")
+        sent = f"2026-01-12T00:0{version}:00{CST}"
+        rows = [
+            reading(
+                STEEL, "RESENT", f"2026-01-11T00:00:00{CST}", f"2026-01-11T00:15:00{CST}", str(version + 1), sent=sent
+            ),
+            reading(STEEL, "RESENT", f"2026-01-11T00:15:00{CST}", f"2026-01-11T00:30:00{CST}", bad, sent=sent),
+        ]
+        (drop / "readings_daily.csv").write_text(READINGS_HEADER + "".join(rows), encoding="utf-8")
+        ingest_path(url, drop)
+        run_dbt(["build"], url)  # raises if any error-severity test fails
     return url, summary
 
 
@@ -165,10 +179,17 @@ def test_every_row_was_counted_and_only_the_negative_register_rejected(booked):
     batches = _query(url, "select source_name, rows_read, rows_loaded, rows_quarantined from audit.ingest_batches")
     readings = batches[batches.source_name.str.contains("readings")]
     assert (readings.rows_read == readings.rows_loaded + readings.rows_quarantined).all()
-    assert {Path(n).name for n in readings.source_name} == {"readings_cases.csv", "readings_gz.csv.gz"}  # gzip too
-    rejected = _query(url, "select field, reason from quarantine.rejected_rows")
-    assert len(rejected) == 1 and rejected.field[0] == "value"
-    assert "register reading cannot be negative" in rejected.reason[0]
+    # gzip is a feed file like any other; the file sent again is two batches
+    assert sorted(Path(n).name for n in readings.source_name) == [
+        "readings_cases.csv",
+        "readings_daily.csv",
+        "readings_daily.csv",
+        "readings_gz.csv.gz",
+    ]
+    rejected = _query(url, "select source_name, field, reason from quarantine.rejected_rows order by batch_id")
+    assert list(rejected.field) == ["value"] * 3
+    assert "register reading cannot be negative" in rejected.reason[0]  # the only reading of the cases refused
+    assert [Path(n).name for n in rejected.source_name[1:]] == ["readings_daily.csv"] * 2
 
 
 def test_27_to_35_day_billing_periods_book_every_day_of_their_months(booked):
@@ -315,24 +336,13 @@ def test_a_day_with_nothing_received_counts_in_completeness(booked):
     assert days.intervals_received.sum() / days.intervals_expected.sum() == 0.8  # 4 days of 5
 
 
-def test_a_file_sent_again_with_a_bad_row_at_the_same_row_updates_its_alert(tmp_path, fresh_database):
+def test_a_file_sent_again_with_a_bad_row_at_the_same_row_updates_its_alert(booked):
     """Rejected-row alerts are keyed by owner, file name and row: a second version of the file with a bad
-    row at the same row number used to give two alerts with one identity, and the unique test on
-    fct_alerts then failed the build for every enterprise, on that build and every later one."""
-    url = fresh_database()
-    (tmp_path / "enterprises.csv").write_text(ENTERPRISES, encoding="utf-8")
-    (tmp_path / "meters.csv").write_text(METERS, encoding="utf-8")
-    ingest_path(url, tmp_path)
-    for version, bad in enumerate(("-1", "not-a-number")):
-        drop = tmp_path / f"v{version}"
-        drop.mkdir()
-        rows = [
-            reading(STEEL, "GZ", f"2026-01-10T00:00:00{CST}", f"2026-01-10T00:15:00{CST}", str(version + 1)),
-            reading(STEEL, "REGNEG", None, f"2026-01-10T00:15:00{CST}", bad),  # line 3 of the file, both times
-        ]
-        (drop / "readings_daily.csv").write_text(READINGS_HEADER + "".join(rows), encoding="utf-8")
-        ingest_path(url, drop)
-        run_dbt(["build"], url)  # raises if any error-severity test fails
+    row at the same line used to give two alerts with one identity, and the unique test on fct_alerts then
+    failed the build for every enterprise, on that build and every later one (the fixture's builds raise)."""
+    url, _ = booked
     alerts = _query(url, "select evidence from marts.fct_alerts where rule_id = 'DF-REJECTED'")
-    assert len(alerts) == 1
-    assert alerts.evidence[0]["row"] == 3 and alerts.evidence[0]["value"] == "not-a-number"
+    resent = [e for e in alerts.evidence if Path(e["file"]).name == "readings_daily.csv"]
+    assert len(resent) == 1
+    assert resent[0]["row"] == 3 and resent[0]["value"] == "xyz"  # line 3 (after the header); the latest batch
+    assert float(_booked(url, "RESENT")) == 2.0  # the later version of the good row replaced the first
