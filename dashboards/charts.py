@@ -75,8 +75,10 @@ def line_chart(
     step = max(1, len(labels) // 8)
     for i, lab in enumerate(labels):
         if i % step == 0 or i == len(labels) - 1:
+            # the last label ends at its point (centred, it would be cut off at the chart's right edge)
+            anchor = "end" if i == len(labels) - 1 and len(labels) > 1 else "middle"
             out.append(
-                f'<text x="{xs[lab]:.1f}" y="{top + h + 16}" text-anchor="middle" font-size="10" fill="#475569">'
+                f'<text x="{xs[lab]:.1f}" y="{top + h + 16}" text-anchor="{anchor}" font-size="10" fill="#475569">'
                 f"{escape(lab)}</text>"
             )
     for n, (name, pts) in enumerate(series.items()):
@@ -100,6 +102,20 @@ def line_chart(
     return "".join(out)
 
 
+def _text_width(text: str, size: int = 11) -> float:
+    """Rendered width estimate: a CJK character is one em, a Latin one about 0.6 em."""
+    return sum(size if "\u2e80" <= ch <= "\uffef" else 0.6 * size for ch in text)
+
+
+def _fit(text: str, width: float, size: int = 11) -> str:
+    """The text, shortened with an ellipsis to fit `width`."""
+    if _text_width(text, size) <= width:
+        return text
+    while text and _text_width(text + "…", size) > width:
+        text = text[:-1]
+    return text + "…"
+
+
 def bar_chart(
     items: list[tuple[str, float]],
     *,
@@ -112,7 +128,12 @@ def bar_chart(
     items = [(k, v) for k, v in items if v is not None]
     if not items:
         return empty(f"{title}: 暂无数据 no data yet", width)
-    row, left, top = 24, 170, 28
+    row, top = 24, 28
+    # the label column as wide as the longest label needs, at most half the chart; longer labels are
+    # shortened with an ellipsis (the full label stays in the bar's tooltip)
+    most = width // 2 - 12
+    labels = [_fit(label, most) for label, _ in items]
+    left = max(120, min(most, max(_text_width(t) for t in labels))) + 12
     height = top + row * len(items) + 24
     vmax = _nice_max(max([v for _, v in items] + [r[1] for r in (reference or [])] + [0]))
     w = width - left - 70
@@ -126,7 +147,7 @@ def bar_chart(
         bw = max(0.0, v) / vmax * w
         out.append(
             f'<text x="{left - 6}" y="{y + 15}" text-anchor="end" font-size="11" fill="#0f172a">'
-            f"{escape(label[:22])}</text>"
+            f"{escape(labels[i])}</text>"
             f'<rect x="{left}" y="{y + 4}" width="{bw:.1f}" height="{row - 8}" fill="{PALETTE[i % len(PALETTE)]}">'
             f"<title>{escape(label)}: {_fmt(v)} {escape(unit)}</title></rect>"
             f'<text x="{left + bw + 4:.1f}" y="{y + 15}" font-size="11" fill="#334155">{_fmt(v)}</text>'

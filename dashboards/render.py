@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from html import escape
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import dict_row
@@ -63,6 +64,11 @@ def _page(title: str, subtitle: str, body: str, nav: str) -> str:
     )
 
 
+def _stamped(html: str, as_of: str) -> str:
+    """Every page's header says how current the data is (the line above its navigation)."""
+    return html.replace("<nav>", f'<div class="sub as-of">{escape(as_of)}</div><nav>', 1)
+
+
 def _kpis(pairs) -> str:
     return (
         '<div class="kpis">'
@@ -75,6 +81,87 @@ def _table(headers, rows) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+ALERT_FAMILY = {"data_fault": "数据故障", "consumption": "用能异常"}
+ALERT_SEVERITY = {"critical": "严重", "warning": "警告", "info": "提示"}
+ALERT_STATUS = {"open": "未关闭", "resolved": "已关闭"}
+ALERT_KIND = {
+    "gap": "数据缺失",
+    "silent_feed": "数据中断",
+    "register_reset": "表码复位",
+    "rollover": "表码翻转",
+    "meter_replacement": "换表",
+    "negative": "负值",
+    "overlapping_period": "时段重叠",
+    "spike": "尖峰",
+    "unit_error": "单位错误",
+    "duplicate": "重复上报",
+    "invalid_enterprise_id": "信用代码无效",
+    "unknown_meter": "未登记计量器具",
+    "malformed_row": "格式错误",
+    "calibration_expired": "检定过期",
+    "totals_inconsistent": "上报与监测不一致",
+    "limit_breach": "超限额",
+    "abnormal_rise": "能耗异常上升",
+    "annual_target_at_risk": "年度目标预警",
+}
+
+
+def _beijing(t) -> str:
+    """A time as a person in the region reads it: Beijing time, to the minute."""
+    return "" if t is None else f"{t.astimezone(BEIJING):%Y-%m-%d %H:%M}"
+
+
+def _alerts_section(conn, month: date, scope_sql: str, params: tuple, title: str) -> str:
+    """The alerts of the month for a region or an enterprise: those whose period overlaps it (an open one
+    runs until now), an alert without a period (a rejected row) in the month it was first seen. Kinds,
+    severities and enterprises by name, times in Beijing time."""
+    alerts = _q(
+        conn,
+        "select a.family, a.fault_kind, a.severity, a.status, e.name, a.meter_id, a.period_start, a.period_end "  # noqa: S608 - the scope is code, its values parameters
+        "from marts.fct_alerts a join marts.dim_enterprise e using (enterprise_id) "
+        f"where {scope_sql} "
+        "and coalesce(a.period_start, a.first_seen) "
+        "    < (%s::date + interval '1 month')::timestamp at time zone 'Asia/Shanghai' "
+        "and case when a.period_start is null then a.first_seen else coalesce(a.period_end, 'infinity') end "
+        "    >= %s::date::timestamp at time zone 'Asia/Shanghai' "
+        "order by case a.severity when 'critical' then 0 when 'warning' then 1 else 2 end, a.period_start "
+        "limit 20",
+        (*params, month, month),
+    )
+    rows = [
+        [
+            escape(ALERT_FAMILY.get(a["family"], a["family"])),
+            escape(ALERT_KIND.get(a["fault_kind"], a["fault_kind"])),
+            escape(ALERT_SEVERITY.get(a["severity"], a["severity"])),
+            escape(ALERT_STATUS.get(a["status"], a["status"])),
+            escape(a["name"] or ""),
+            escape(a["meter_id"] or ""),
+            _beijing(a["period_start"]),
+        ]
+        for a in alerts
+    ]
+    headers = [
+        "类别 family",
+        "类型 kind",
+        "级别 severity",
+        "状态 status",
+        "企业 enterprise",
+        "计量点 meter",
+        "开始(北京时间) start",
+    ]
+    table = _table(headers, rows) if rows else '<p class="note">本月无预警 no alerts this month</p>'
+    return f"<section><h2>{escape(title)}</h2>{table}</section>"
+
+
+def _data_as_of(conn) -> str:
+    """The latest day the warehouse holds energy for: every page says how current it is."""
+    if not _exists(conn, "marts.fct_enterprise_energy_daily"):
+        return "数据截至 data as of: –"
+    latest = conn.execute("select max(date) from marts.fct_enterprise_energy_daily").fetchone()[0]
+    return f"数据截至 data as of: {latest or '–'}"
 
 
 def render_month(url: str, month: date, out_dir: Path) -> list[Path]:
@@ -95,6 +182,7 @@ def render_month(url: str, month: date, out_dir: Path) -> list[Path]:
             "on m.region_code = r.region_code and m.month = %s order by r.region_code",
             (month,),
         )
+        as_of = _data_as_of(conn)
         have_alerts = _exists(conn, "marts.fct_alerts")
         have_forecast = _exists(conn, "marts.fct_forecast_monthly")
         for r in regions:
@@ -143,7 +231,7 @@ def render_month(url: str, month: date, out_dir: Path) -> list[Path]:
     written = []
     for name, html in sorted(pages.items()):
         path = out_dir / name
-        path.write_text(html, encoding="utf-8")
+        path.write_text(_stamped(html, as_of), encoding="utf-8")
         written.append(path)
     return written
 
@@ -282,39 +370,9 @@ def _region_page(conn, r, month, nav, have_alerts, have_forecast, thresholds: Th
         + "</section>",
     ]
     if have_alerts:
-        alerts = _q(
-            conn,
-            "select a.family, a.fault_kind, a.severity, a.enterprise_id, a.meter_id, a.period_start "
-            "from marts.fct_alerts a join marts.dim_enterprise e using (enterprise_id) "
-            "where e.region_code = %s and a.status = 'open' order by a.severity, a.period_start limit 20",
-            (code,),
-        )
-        parts.append(
-            "<section><h2>未关闭预警 Open alerts</h2>"
-            + (
-                _table(
-                    ["类别 family", "类型 kind", "级别 severity", "企业 enterprise", "计量点 meter", "开始 start"],
-                    [
-                        [
-                            a["family"],
-                            a["fault_kind"],
-                            a["severity"],
-                            a["enterprise_id"],
-                            a["meter_id"] or "",
-                            str(a["period_start"]),
-                        ]
-                        for a in alerts
-                    ],
-                )
-                if alerts
-                else '<p class="note">无 none</p>'
-            )
-            + "</section>"
-        )
+        parts.append(_alerts_section(conn, month, "e.region_code = %s", (code,), f"本月预警 Alerts of {month:%Y-%m}"))
     else:
-        parts.append(
-            "<section><h2>未关闭预警 Open alerts</h2>" + empty("预警尚未生成 alerts not built yet") + "</section>"
-        )
+        parts.append("<section><h2>本月预警 Alerts</h2>" + empty("预警尚未生成 alerts not built yet") + "</section>")
     if have_forecast:
         fc = _q(
             conn,
@@ -522,6 +580,8 @@ def _enterprise_page(conn, ent, month, nav) -> str:
         )
         + "</section>"
     )
+    if _exists(conn, "marts.fct_alerts"):
+        body += _alerts_section(conn, month, "a.enterprise_id = %s", (ent,), f"本月预警 Alerts of {month:%Y-%m}")
     return _page(f"{info['name']} · {month:%Y-%m}", f"{ent} — 企业钻取 enterprise drill-down", body, nav)
 
 

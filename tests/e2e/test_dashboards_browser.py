@@ -10,6 +10,7 @@ Under CI (CI=true) a missing browser is a failure, not a skip: CI must run them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -103,6 +104,22 @@ def test_dashboard_page_renders_in_chromium(dashboards, browser, kind):
     text = page.inner_text("body")
     assert any("\u4e00" <= ch <= "\u9fff" for ch in text), f"{name}: no Chinese label"
     assert "Traceback" not in text and "None" not in text.split(), f"{name}: leaked error or None"
+    assert re.search(r"数据截至 data as of: \d{4}-\d{2}-\d{2}", text), f"{name}: no data-as-of line"
+    if kind in ("region", "enterprise"):
+        # the month's alerts as a person reads them: kinds and severities in Chinese, enterprises by name,
+        # Beijing times to the minute (no codes like silent_feed, no credit codes, no UTC offsets)
+        rows = page.eval_on_selector_all(
+            "xpath=//section[h2[starts-with(., '本月预警')]]//tbody/tr",
+            "trs => trs.map(tr => Array.from(tr.cells).map(td => td.innerText))",
+        )
+        if kind == "region":
+            assert rows, f"{name}: the demo month has alerts in every region, none shown"
+        else:
+            assert rows or "本月无预警" in text, f"{name}: neither alerts nor 'no alerts this month'"
+        for family, fault_kind, severity, status, enterprise, _meter, start in rows:
+            for cell in (family, fault_kind, severity, status, enterprise):
+                assert any("\u4e00" <= ch <= "\u9fff" for ch in cell), (name, cell)
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}|", start), (name, start)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS / f"{kind}.png"
     page.screenshot(path=str(shot), full_page=True)

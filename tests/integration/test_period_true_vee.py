@@ -27,6 +27,7 @@ METERS = (
     f"{STEEL},BILL,electricity,kWh,interval,1,,in,boundary,,\n"
     f"{STEEL},CAL,electricity,kWh,interval,1,,in,boundary,,\n"
     f"{STEEL},DST,electricity,kWh,interval,1,,in,boundary,,America/Chicago\n"
+    f"{STEEL},DST25,electricity,kWh,interval,1,,in,boundary,,Australia/Sydney\n"
     f"{STEEL},BERLIN,electricity,kWh,interval,1,,in,boundary,,Europe/Berlin\n"
     f"{STEEL},LOCAL,electricity,kWh,interval,1,,in,boundary,,\n"
     f"{STEEL},ENDONLY,electricity,kWh,interval,1,,in,boundary,,\n"
@@ -40,6 +41,7 @@ METERS = (
 CST = "+08:00"
 UTC_PLUS_8 = timezone(timedelta(hours=8))
 SENT = "2026-03-20T00:00:00+08:00"
+SENT_APRIL = "2026-04-20T00:00:00+08:00"
 
 # 22 consecutive billing periods of 27–35 days from 2024-01-01, 10 kWh a day of each
 BILL_LENGTHS = [27, 28, 29, 30, 31, 32, 33, 34, 35, 30, 31, 29, 28, 33, 30, 31, 27, 35, 30, 31, 30, 32]
@@ -80,8 +82,18 @@ def _dst_rows() -> list[str]:
     return rows
 
 
+def _dst25_rows() -> list[str]:
+    # local midnight to midnight in Sydney, 1 kWh an hour: 2026-04-05 has 25 hours (daylight saving ends)
+    return [
+        reading(
+            STEEL, "DST25", f"2026-04-{d:02d} 00:00:00", f"2026-04-{d + 1:02d} 00:00:00", str(hours), sent=SENT_APRIL
+        )
+        for d, hours in ((3, 24), (4, 24), (5, 25), (6, 24))
+    ]
+
+
 def _rows() -> list[str]:
-    rows = [*_bill_rows(), *_drift_rows(), *_dst_rows()]
+    rows = [*_bill_rows(), *_drift_rows(), *_dst_rows(), *_dst25_rows()]
     # two calendar months of monthly readings
     rows += [
         reading(STEEL, "CAL", f"2026-01-01T00:00:00{CST}", f"2026-02-01T00:00:00{CST}", "310"),
@@ -251,6 +263,17 @@ def test_a_23_hour_day_in_chicago_loses_nothing(booked):
     assert float(_booked(url, "DST")) == pytest.approx(7 * 24 + 23, abs=1e-9)
     first = _query(url, "select min(period_start) s from staging.stg_raw__readings where meter_id = 'DST'").s[0]
     assert first == datetime.fromisoformat("2026-03-05T06:00:00+00:00")  # local midnight in Chicago, CST
+
+
+def test_a_25_hour_day_in_sydney_loses_nothing(booked):
+    url, _ = booked
+    iv = _intervals(url, "DST25")
+    iv = iv[iv.consumption.notna() & iv.observed_quality_code.isin(["measured", "estimated"])]
+    # Sydney midnights, 1 kWh an hour, from 04-02 13:00Z (AEDT, +11) to 04-06 14:00Z (AEST, +10 since the
+    # 25-hour 04-05), booked on Beijing days [16:00Z, 16:00Z): 04-02 from 13:00Z = 3 h, 04-03 … 04-05 whole,
+    # 04-06 until 14:00Z = 22 h. Σ 3 + 72 + 22 = 97 = 24 + 24 + 25 + 24
+    assert [float(x) for x in iv.consumption] == pytest.approx([3, 24, 24, 24, 22], abs=1e-9)
+    assert float(_booked(url, "DST25")) == pytest.approx(97, abs=1e-9)
 
 
 def test_local_times_without_offset_are_read_in_the_meters_zone(booked):

@@ -1,9 +1,10 @@
 """Property-based conservation (hypothesis): random meters of every shape — interval periods from
-1 minute to 35 days, regular, drifting, with gaps, overlaps and end-only readings, daily meters on local
-midnights in Asia/Shanghai, America/Chicago and Europe/Berlin (local times without offset, DST days
-included), registers with rollovers, resets, jitter dips and negative readings — are generated into ONE
-feed, built once, and each meter's booked energy per day, per month and in all is compared with an
-independent pure-Python computation from the rule of docs/feed-contract.md ("Periods of any length"):
+1 minute to 35 days, regular, drifting, with gaps, overlaps and end-only readings, written with a UTC
+offset or as wall-clock time, daily meters on local midnights in Asia/Shanghai, America/Chicago and
+Europe/Berlin (local times without offset, DST days included), registers with rollovers, resets,
+jitter dips and negative readings — are generated into ONE feed, built once, and each meter's booked
+energy per day, per month and in all is compared with an independent pure-Python computation from the
+rule of docs/feed-contract.md ("Periods of any length"):
 
 - interval meters: each valid period's value is split onto Asia/Shanghai calendar days by time overlap;
   a period starting before the previous one (by end) ended is not booked; negative values are not;
@@ -52,6 +53,7 @@ class IntervalMeter:
     enterprise: str
     zone: str
     periods: list[Period] = field(default_factory=list)
+    written: str = "local"  # how its times are written: local wall-clock, or with a UTC offset (+08:00, Z)
 
 
 @dataclass
@@ -70,7 +72,7 @@ def sub_daily_meter(draw) -> IntervalMeter:
     cadence = draw(st.sampled_from([5, 15, 60])) * MINUTE
     day = date(2026, 1, 1) + timedelta(days=draw(st.integers(0, 4)))
     t = datetime(day.year, day.month, day.day, tzinfo=SHANGHAI) + cadence * draw(st.integers(0, 20))
-    meter = IntervalMeter(STEEL, "Asia/Shanghai")
+    meter = IntervalMeter(STEEL, "Asia/Shanghai", written=draw(st.sampled_from(["local", "+08:00", "Z"])))
     previous_end: datetime | None = None
     for k in range(draw(st.integers(12, 40))):
         kind = (
@@ -233,7 +235,11 @@ def expected_register(meter: RegisterMeter) -> tuple[dict[date, float], float]:
 # --- one feed, one build ------------------------------------------------------------------------
 
 
-def _local(t: datetime, zone: str) -> str:
+def _local(t: datetime, zone: str, written: str = "local") -> str:
+    if written == "Z":
+        return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if written == "+08:00":
+        return t.astimezone(SHANGHAI).isoformat()
     return t.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -250,8 +256,9 @@ def world(tmp_path_factory, fresh_database):
         if isinstance(m, IntervalMeter):
             registry.append(f"{m.enterprise},{meter_id},electricity,kWh,interval,1,,in,boundary,,{m.zone}")
             for p in m.periods:
-                start = "" if p.start is None else _local(p.start, m.zone)
-                rows.append(f"{m.enterprise},{meter_id},{start},{_local(p.end, m.zone)},{p.value},kWh,measured,{SENT}")
+                start = "" if p.start is None else _local(p.start, m.zone, m.written)
+                end = _local(p.end, m.zone, m.written)
+                rows.append(f"{m.enterprise},{meter_id},{start},{end},{p.value},kWh,measured,{SENT}")
         else:
             registry.append(f"{m.enterprise},{meter_id},electricity,kWh,register,1,{REGISTER_MAX:.0f},in,boundary,,")
             rows += [
@@ -308,6 +315,7 @@ def test_examples_cover_every_shape(world):
     meters, _, rejected, _, _ = world
     intervals = [m for m in meters.values() if isinstance(m, IntervalMeter)]
     assert {m.zone for m in intervals} == {"Asia/Shanghai", "America/Chicago", "Europe/Berlin"}
+    assert {m.written for m in intervals} == {"local", "+08:00", "Z"}  # wall-clock times and UTC offsets
     lengths = [p.end - p.booked_from for m in intervals for p in m.periods]
     assert min(lengths) <= timedelta(minutes=3) and max(lengths) >= timedelta(days=27)
     assert any(p.start is None for m in intervals for p in m.periods)  # end-only

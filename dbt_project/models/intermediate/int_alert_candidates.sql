@@ -144,12 +144,13 @@ rejected as (
         null::timestamptz, null::timestamptz,
         'resolved',
         jsonb_build_object('file', r.source_name, 'row', r.row_number, 'field', r.field, 'value', r.value,
-                           'reason', r.reason, 'batch', r.batch_id)
+                           'reason', r.reason)
     from (
         -- one alert per owner, file name and row: a file sent again under its name with a bad row at the
-        -- same row number updates that alert (the latest batch's reason) instead of a second alert with
-        -- the same identity, which would fail the build for every enterprise
-        select distinct on (owner_id, r.source_name, r.row_number) r.*, coalesce(b.owner_enterprise_id, r.enterprise_id) as owner_id
+        -- same row number updates that alert (the latest batch's value and reason) instead of a second
+        -- alert with the same identity, which would fail the build for every enterprise
+        select distinct on (owner_id, r.source_name, r.row_number)
+            r.*, coalesce(b.owner_enterprise_id, r.enterprise_id) as owner_id
         from {{ source('quarantine', 'rejected_rows') }} as r
         inner join {{ source('audit', 'ingest_batches') }} as b using (batch_id)
         where r.entity = 'readings' and coalesce(b.owner_enterprise_id, r.enterprise_id) is not null
