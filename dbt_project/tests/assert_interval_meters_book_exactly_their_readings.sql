@@ -5,9 +5,7 @@
 -- enterprise's bad data: it fails the build.
 {{ config(severity='error') }}
 with touched as (
-    select distinct o.enterprise_id, o.meter_id
-    from {{ ref('int_meter_observations') }} as o
-    where o.built_through_batch = (select max(x.built_through_batch) from {{ ref('int_meter_observations') }} as x)
+    {{ vee_meters_of_latest_build() }}
 ),
 
 readings as (

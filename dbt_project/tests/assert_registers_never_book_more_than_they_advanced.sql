@@ -2,15 +2,12 @@
 -- the latest build touched, Σ booked (the valid shares in int_meter_observations) ≤ what the register
 -- advanced: over each register between resets and replacements, its highest position (the value with
 -- the rollovers past register_max added) − its opening value, × multiplier. Resets, replacements and
--- rollovers are told apart by the model's rules (int_meter_observations). The guarantee holds when a dip
+-- rollovers are told apart by the model's rule (macros/vee_registers.sql). The guarantee holds when a dip
 -- recovers within var('register_high_water_readings') readings; a longer dip is the enterprise's data,
 -- so a breach warns instead of failing the build.
 {{ config(severity='warn') }}
-{% set tolerance = var('register_jitter_tolerance') %}
 with touched as (
-    select distinct o.enterprise_id, o.meter_id
-    from {{ ref('int_meter_observations') }} as o
-    where o.built_through_batch = (select max(x.built_through_batch) from {{ ref('int_meter_observations') }} as x)
+    {{ vee_meters_of_latest_build() }}
 ),
 
 steps as (
@@ -29,29 +26,15 @@ kinds as (
     select
         *,
         case
-            when previous_value is null or value >= previous_value then 'delta'
-            when previous_value - value <= {{ tolerance }} * previous_value then 'jitter'
-            when installed_at >= previous_end and installed_at < period_end then 'meter_replacement'
-            when
-                register_max is not null and previous_value >= 0.5 * register_max
-                and value < 0.5 * register_max
-                and (
-                    rated_max is null or (register_max - previous_value + value) * multiplier
-                    <= rated_max * greatest(1, extract(epoch from (period_end - previous_end)) / 900.0)
-                )
-                then 'rollover'
-            else 'register_reset'
+            when previous_value is null then 'delta'
+            else {{ vee_register_step_kind() }}
         end as step_kind
     from steps
 ),
 
 positions as (
-    select
-        *,
-        value + coalesce(register_max, 0) * sum(case when step_kind = 'rollover' then 1 else 0 end) over w as position,
-        sum(case when step_kind in ('register_reset', 'meter_replacement') then 1 else 0 end) over w as register_no
+    select *, {{ vee_register_positions('enterprise_id, meter_id') }}
     from kinds
-    window w as (partition by enterprise_id, meter_id order by period_end rows unbounded preceding)
 ),
 
 advanced as (

@@ -34,7 +34,6 @@
 -- a longer one means readings are missing, and only the interval holding its end was received).
 -- Incremental (macros/incremental_vee.sql): only the spans new batches can have changed are rebuilt,
 -- widened to whole grid intervals, from every reading that books into them.
-{% set tolerance = var('register_jitter_tolerance') %}
 {% set lookback = var('register_high_water_readings') %}
 with meters as (
     select * from {{ ref('stg_raw__meters') }}
@@ -162,27 +161,16 @@ register_kinds as (
         *,
         case
             when previous_value is null then 'opening'
-            when value >= previous_value then 'delta'
-            when previous_value - value <= {{ tolerance }} * previous_value then 'jitter'
-            when installed_at >= previous_end and installed_at < period_end then 'meter_replacement'
-            when register_max is not null and previous_value >= 0.5 * register_max
-                and value < 0.5 * register_max
-                -- a rollover books a plausible consumption; a reset from high up would not
-                and (rated_max is null or (register_max - previous_value + value) * multiplier
-                     <= rated_max * greatest(1, extract(epoch from (period_end - previous_end)) / 900.0)) then 'rollover'
-            else 'register_reset'
+            -- macros/vee_registers.sql: delta, jitter, meter_replacement, rollover or register_reset
+            else {{ vee_register_step_kind() }}
         end as step_kind
     from register_readings
 ),
 
 register_positions as (
     -- the register unwrapped past its rollovers; a reset or replacement starts a new register
-    select
-        *,
-        value + coalesce(register_max, 0) * sum(case when step_kind = 'rollover' then 1 else 0 end) over w_all as position,
-        sum(case when step_kind in ('register_reset', 'meter_replacement') then 1 else 0 end) over w_all as register_no
+    select *, {{ vee_register_positions('enterprise_id, meter_id, window_start') }}
     from register_kinds
-    window w_all as (partition by enterprise_id, meter_id, window_start order by period_end rows unbounded preceding)
 ),
 
 register_periods as (
