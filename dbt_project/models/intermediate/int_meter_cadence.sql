@@ -60,24 +60,24 @@ steps as (
     inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
 ),
 
-determined_cadence as (
-    -- an end-only interval reading (no period_start) counts the step from the reading before it
-    select
-        enterprise_id, meter_id,
-        mode() within group (order by case when reading_type = 'register' then step else coalesce(period_end - period_start, step) end) as cadence
-    from steps
-    group by 1, 2
-),
-
 determined as (
-    -- the grid starts where the first booked period starts: a register's first reading (its value opens
-    -- the register), an interval reading's period_start, or for an end-only one its end − cadence
+    -- one pass over the readings: the cadence (an end-only interval reading, without period_start, counts
+    -- the step from the reading before it) and where the first booked period starts: a register's first
+    -- reading (its value opens the register), an interval reading's period_start, or for an end-only one
+    -- its end − cadence
     select
-        s.enterprise_id, s.meter_id, d.cadence,
-        min(case when s.reading_type = 'register' then s.period_end else coalesce(s.period_start, s.period_end - d.cadence) end) as grid_start
-    from steps as s
-    inner join determined_cadence as d using (enterprise_id, meter_id)
-    group by 1, 2, 3
+        enterprise_id, meter_id, cadence,
+        case when register_start is not null then register_start else least(first_given_start, first_end_only_end - cadence) end as grid_start
+    from (
+        select
+            enterprise_id, meter_id,
+            mode() within group (order by case when reading_type = 'register' then step else coalesce(period_end - period_start, step) end) as cadence,
+            min(period_end) filter (where reading_type = 'register') as register_start,
+            min(period_start) as first_given_start,
+            min(period_end) filter (where period_start is null) as first_end_only_end
+        from steps
+        group by 1, 2
+    ) as per_meter
 )
 
 select
