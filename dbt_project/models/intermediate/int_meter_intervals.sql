@@ -115,8 +115,15 @@ joined as (
         o.observed_consumption,
         coalesce(o.is_received, false) as is_received
     from grid as g
-    left join {{ ref('int_meter_observations') }} as o
-        on o.enterprise_id = g.enterprise_id and o.meter_id = g.meter_id and o.interval_start = g.interval_start
+    -- each grid interval's observation through the (enterprise_id, meter_id, interval_start) index. A plain
+    -- join was planned, on the grid's estimated few rows, as a merge by meter with interval_start as a
+    -- filter: a per-meter cross product (267 M rows compared and 46 s for 186 k intervals; 1 s this way)
+    left join lateral (
+        select x.quality_code, x.vee_flag, x.observed_consumption, x.is_received
+        from {{ ref('int_meter_observations') }} as x
+        where x.enterprise_id = g.enterprise_id and x.meter_id = g.meter_id and x.interval_start = g.interval_start
+        limit 1  -- at most one (unique key); keeps the lookup a lookup
+    ) as o on true
 ),
 
 islands as (
