@@ -17,7 +17,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from ...database import warehouse_build_lock
-from ...dbt_env import dbt_environment
+from ...dbt_env import dbt_environment, warehouse_target_path
 from ...resources import WarehouseResource
 from ...settings import DBT_PROJECT_DIR
 
@@ -133,7 +133,8 @@ def dbt_warehouse_assets(
     if config.as_of:
         args += ["--vars", json.dumps({"as_of": config.as_of})]
     with warehouse_build_lock(warehouse.database_url()):  # one warehouse build at a time, whoever launched it
-        yield from dbt.cli(args, context=context).stream()
+        # the warehouse's own target folder: dbt's saved parse state is reused by its next build
+        yield from dbt.cli(args, context=context, target_path=warehouse_target_path(warehouse.database_url())).stream()
 
 
 def dbt_executable() -> str:
