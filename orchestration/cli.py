@@ -79,6 +79,19 @@ def _month_without_data(url: str, month) -> str | None:
     return f"the warehouse has no enterprise data for {month:%Y-%m}: {held}"
 
 
+def _log_path(args, command: str) -> Path | None:
+    """Where a stage-running command's full log goes: $IEM_HOME/logs/<command>-<time>.log; None with
+    --verbose (the log is printed as it comes)."""
+    from .console import log_file_for
+    from .settings import Paths
+
+    return None if getattr(args, "verbose", False) else log_file_for(Paths.from_env().ensure().logs, command)
+
+
+def _log_line(log_path: Path | None) -> str:
+    return f"\nfull log: {log_path}" if log_path else ""
+
+
 # ------------------------------------------------------------------ commands
 
 
@@ -288,11 +301,14 @@ def cmd_bench(args) -> int:
 
 
 def cmd_transform(args) -> int:
+    from .console import captured_output
     from .pipeline import COMMAND_JOBS, execute_job
 
     _warehouse()
     t0 = time.perf_counter()
-    run = execute_job(COMMAND_JOBS["transform"])
+    log_path = _log_path(args, "transform")
+    with captured_output(log_path) as terminal:
+        run = execute_job(COMMAND_JOBS["transform"], terminal=terminal, log_path=log_path)
     out = {
         "status": run.status,
         "job": run.job,
@@ -302,19 +318,27 @@ def cmd_transform(args) -> int:
         "checks": run.checks,
         "failed_checks": run.failed_checks,
         "forecasts": run.forecasts,
+        "log_file": str(log_path) if log_path else None,
     }
-    _emit(args, out, f"{run.job} {run.status}: checks {run.checks}\nforecasts: {run.forecasts}")
+    _emit(
+        args,
+        out,
+        f"{run.job} {run.status}: checks {run.checks}\nforecasts: {run.forecasts}" + _log_line(log_path),
+    )
     return 0 if run.success else 1
 
 
 def cmd_check(args) -> int:
     from expectations import run_quality_gate
 
+    from .console import captured_output
     from .settings import Paths
 
     url = _warehouse("transformer")
     paths = Paths.from_env().ensure()
-    report = run_quality_gate(url, docs_dir=paths.quality)
+    log_path = _log_path(args, "check")
+    with captured_output(log_path):
+        report = run_quality_gate(url, docs_dir=paths.quality)
     d = report.to_dict()
     for r in report.results:
         _say(
@@ -322,7 +346,12 @@ def cmd_check(args) -> int:
             + (f" region {r.region_code}" if r.region_code else "")
         )
     blocking = report.blocking_failures()
-    _emit(args, d, f"{len(report.results)} checks, {len(blocking)} blocking failures; Data Docs under {paths.quality}")
+    _emit(
+        args,
+        d,
+        f"{len(report.results)} checks, {len(blocking)} blocking failures; Data Docs under {paths.quality}"
+        + _log_line(log_path),
+    )
     return 1 if blocking else 0
 
 
@@ -335,10 +364,17 @@ def cmd_export(args) -> int:
     if why_not:
         _say(f"iem export: nothing exported: {why_not}")
         return 2
+    from .console import captured_output
+
     paths = Paths.from_env().ensure()
-    run = execute_job(COMMAND_JOBS["export"], partition_key=args.month.isoformat())
+    log_path = _log_path(args, "export")
+    with captured_output(log_path) as terminal:
+        run = execute_job(
+            COMMAND_JOBS["export"], partition_key=args.month.isoformat(), terminal=terminal, log_path=log_path
+        )
     if run.export is None:  # the gate or the export crashed before deciding any region
-        _say(f"  {run.job} failed in {', '.join(run.failed_steps) or 'its run'} (run {run.run_id})")
+        failed = ", ".join(run.failed_steps) or "its run"
+        _say(f"  {run.job} failed in {failed} (run {run.run_id})" + _log_line(log_path))
         return 2
     result = run.export
     for r in result["regions"]:
@@ -351,7 +387,11 @@ def cmd_export(args) -> int:
         _say(
             f"  delivery failed after retries for: {', '.join(undelivered)} (kept in the ledger; the next run retries)"
         )
-    _emit(args, result, f"export {args.month:%Y-%m}: {result['status']} → {paths.outbox / f'{args.month:%Y-%m}'}")
+    _emit(
+        args,
+        result,
+        f"export {args.month:%Y-%m}: {result['status']} → {paths.outbox / f'{args.month:%Y-%m}'}" + _log_line(log_path),
+    )
     return 1 if result["status"] == "blocked" or undelivered else 0
 
 
@@ -376,10 +416,15 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from .console import captured_output
     from .database import database_url
     from .pipeline import evaluate
 
-    result = evaluate(database_url(), enterprises=args.enterprises, days=args.days, seed=args.seed, faults=args.faults)
+    log_path = _log_path(args, "evaluate")
+    with captured_output(log_path):
+        result = evaluate(
+            database_url(), enterprises=args.enterprises, days=args.days, seed=args.seed, faults=args.faults
+        )
     lines = [f"{'kind':<22}{'truth':>7}{'alerts':>8}{'precision':>11}{'recall':>8}"]
     for kind, r in result["kinds"].items():
         p = "–" if r["precision"] is None else f"{r['precision']:.3f}"
@@ -387,23 +432,18 @@ def cmd_evaluate(args) -> int:
         lines.append(
             f"{kind:<22}{r['truth']:>7}{r['alerts']:>8}{p:>11}{rc:>8}" + (f"  ({r['note']})" if r["note"] else "")
         )
-    _emit(args, result, "\n".join(lines))
+    _emit(args, result, "\n".join(lines) + _log_line(log_path))
     return 0
 
 
 def cmd_run(args) -> int:
+    from .console import captured_output, format_run_summary
     from .pipeline import run_pipeline
 
-    summary = run_pipeline(month=args.month)
-    human = "\n".join(
-        [
-            f"run {summary['status']} for month {summary['month']}",
-            *(f"  {stage:<10} {secs:7.1f} s" for stage, secs in summary["stage_seconds"].items()),
-            f"export:     {summary['export_dir']}",
-            f"dashboards: {summary['dashboard_dir']}",
-        ]
-    )
-    _emit(args, summary, human)
+    log_path = _log_path(args, "run")
+    with captured_output(log_path) as terminal:
+        summary = run_pipeline(month=args.month, terminal=terminal, log_path=log_path)
+    _emit(args, summary, format_run_summary(summary))
     return 0 if summary["status"] == "success" else 1
 
 
@@ -418,20 +458,42 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
         return sp
 
-    sp = with_json(sub.add_parser("run", help="main job: (demo) → ingest → transform → check → export → dashboards"))
+    def with_verbose(sp):
+        sp.add_argument(
+            "--verbose",
+            action="store_true",
+            help="print dbt's, Great Expectations' and Dagster's log as it comes (default: into $IEM_HOME/logs/, "
+            "with progress lines and a summary on the terminal)",
+        )
+        return sp
+
+    sp = with_verbose(
+        with_json(sub.add_parser("run", help="main job: (demo) → ingest → transform → check → export → dashboards"))
+    )
     sp.add_argument("--month", type=_month, help="month to export (YYYY-MM); default: last complete month in the data")
     sp.set_defaults(func=cmd_run)
 
     sp = with_json(sub.add_parser("simulate", help="write a realistic enterprise feed (or serve it over HTTP)"))
     sp.add_argument("--out", help="folder to write the feed to (default ./feed; with --push only when given)")
-    sp.add_argument("--enterprises", type=int, default=20)
-    sp.add_argument("--start", type=_day, default=date(2026, 1, 1))
-    sp.add_argument("--days", type=int, default=59)
-    sp.add_argument("--seed", type=int, default=42)
-    sp.add_argument("--regions", help="pilot region codes, comma-separated")
-    sp.add_argument("--faults", choices=["none", "default"], default="default")
+    sp.add_argument("--enterprises", type=int, default=20, help="how many enterprises (default %(default)s)")
+    sp.add_argument("--start", type=_day, default=date(2026, 1, 1), help="first day, YYYY-MM-DD (default %(default)s)")
+    sp.add_argument("--days", type=int, default=59, help="how many days of readings (default %(default)s)")
+    sp.add_argument("--seed", type=int, default=42, help="random seed: the same seed writes the same files")
+    sp.add_argument("--regions", help="pilot region codes, comma-separated (default: all eight pilot regions)")
+    sp.add_argument(
+        "--faults",
+        choices=["none", "default"],
+        default="default",
+        help="inject every kind of data fault at the default rates, or none (default %(default)s)",
+    )
     sp.add_argument("--truth", help="write injected faults as JSON lines to this file")
-    sp.add_argument("--history-months", type=int, default=0)
+    sp.add_argument(
+        "--history-months",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write N months of the enterprises' own daily totals before --start (default %(default)s)",
+    )
     sp.add_argument(
         "--meters-per-enterprise",
         type=int,
@@ -445,8 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_simulate)
 
     sp = sub.add_parser("serve", help="the access-end protocol service (push uploads from enterprises)")
-    sp.add_argument("--host", default="127.0.0.1")
-    sp.add_argument("--port", type=int, default=8730)
+    sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    sp.add_argument("--port", type=int, default=8730, help="port to listen on (default %(default)s)")
     sp.add_argument(
         "--open-enrolment",
         action="store_true",
@@ -460,48 +522,57 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_serve)
 
     sp = with_json(sub.add_parser("ingest", help="load feed files (a folder or one file) into raw tables"))
-    sp.add_argument("path")
+    sp.add_argument("path", help="a feed file or a folder of them (an enterprise's folder is named by its credit code)")
     sp.set_defaults(func=cmd_ingest)
 
     sp = with_json(sub.add_parser("pull", help="HTTP pull from the endpoints in $IEM_HOME/endpoints.yaml"))
     sp.set_defaults(func=cmd_pull)
 
     sp = with_json(sub.add_parser("onboard", help="check a new enterprise's registry and sample feed before go-live"))
-    sp.add_argument("path")
+    sp.add_argument("path", help="the enterprise's folder: registry files and a sample of its feed")
     sp.set_defaults(func=cmd_onboard)
 
     sp = with_json(sub.add_parser("errors", help="an enterprise's row-level error report (CSV)"))
-    sp.add_argument("--enterprise", required=True)
-    sp.add_argument("--out")
+    sp.add_argument("--enterprise", required=True, help="the enterprise's 统一社会信用代码 (18-character credit code)")
+    sp.add_argument("--out", help="CSV file to write (default $IEM_HOME/errors/<credit code>.csv)")
     sp.set_defaults(func=cmd_errors)
 
     sp = with_json(sub.add_parser("bench", help="ingestion throughput beside raw COPY and pandas.to_sql"))
-    sp.add_argument("--rows", type=int, default=200_000)
+    sp.add_argument("--rows", type=int, default=200_000, help="readings to load each way (default %(default)s)")
     sp.set_defaults(func=cmd_bench)
 
-    sp = with_json(sub.add_parser("transform", help="dbt build of whatever is new"))
+    sp = with_verbose(with_json(sub.add_parser("transform", help="dbt build of whatever is new, checks, forecasts")))
     sp.set_defaults(func=cmd_transform)
 
-    sp = with_json(sub.add_parser("check", help="quality suites on the warehouse as it is"))
+    sp = with_verbose(with_json(sub.add_parser("check", help="quality suites on the warehouse as it is")))
     sp.set_defaults(func=cmd_check)
 
-    sp = with_json(sub.add_parser("export", help="export a month to the national system (checks first)"))
-    sp.add_argument("--month", type=_month, required=True)
+    sp = with_verbose(with_json(sub.add_parser("export", help="export a month to the national system (checks first)")))
+    sp.add_argument("--month", type=_month, required=True, help="the month to export, YYYY-MM")
     sp.set_defaults(func=cmd_export)
 
     sp = with_json(sub.add_parser("dashboard", help="HTML dashboards for a month"))
-    sp.add_argument("--month", type=_month, required=True)
+    sp.add_argument("--month", type=_month, required=True, help="the month to show, YYYY-MM")
     sp.set_defaults(func=cmd_dashboard)
 
-    sp = with_json(sub.add_parser("evaluate", help="simulate with truth, run, score alerts per fault kind"))
-    sp.add_argument("--enterprises", type=int, default=50)
-    sp.add_argument("--days", type=int, default=60)
-    sp.add_argument("--seed", type=int, default=2026)
-    sp.add_argument("--faults", choices=["none", "default"], default="default")
+    sp = with_verbose(
+        with_json(sub.add_parser("evaluate", help="simulate with truth, run, score alerts per fault kind"))
+    )
+    sp.add_argument("--enterprises", type=int, default=50, help="enterprises to simulate (default %(default)s)")
+    sp.add_argument("--days", type=int, default=60, help="days to simulate (default %(default)s)")
+    sp.add_argument("--seed", type=int, default=2026, help="random seed of the simulation (default %(default)s)")
+    sp.add_argument(
+        "--faults",
+        choices=["none", "default"],
+        default="default",
+        help="inject faults (default) or none, to see false alarms on clean data",
+    )
     sp.set_defaults(func=cmd_evaluate)
 
     sp = sub.add_parser("db", help="the warehouse database")
-    sp.add_argument("action", choices=["url", "stop"])
+    sp.add_argument(
+        "action", choices=["url", "stop"], help="url: print a psql-usable URI; stop: stop the embedded server"
+    )
     sp.set_defaults(func=cmd_db)
     return p
 

@@ -16,10 +16,13 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import psycopg
+
+if TYPE_CHECKING:
+    from .console import Terminal
 
 log = logging.getLogger(__name__)
 
@@ -106,16 +109,29 @@ def execute_job(
     run_config: dict | None = None,
     resources: dict | None = None,
     instance=None,
+    terminal: Terminal | None = None,
+    log_path: Path | None = None,
 ) -> JobRun:
-    """Run one job of the definitions in this process and read back what the command reports."""
+    """Run one job of the definitions in this process and read back what the command reports; with a
+    `terminal`, say there when long steps finish (orchestration/console.py)."""
+    import uuid
+
+    from .console import followed
     from .definitions import defs
 
     job = defs.resolve_job_def(name)
     instance = instance or dagster_instance()
     config: dict = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **(run_config or {})}
-    result = job.execute_in_process(
-        partition_key=partition_key, instance=instance, raise_on_error=False, run_config=config, resources=resources
-    )
+    run_id = str(uuid.uuid4())
+    with followed(instance, run_id, terminal, log_path):
+        result = job.execute_in_process(
+            partition_key=partition_key,
+            instance=instance,
+            raise_on_error=False,
+            run_config=config,
+            resources=resources,
+            run_id=run_id,
+        )
 
     starts: dict[str, float] = {}
     ends: dict[str, float] = {}
@@ -239,7 +255,55 @@ def last_complete_month(watermark: datetime) -> date:
     return (local.date().replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
-def run_pipeline(month: date | None = None) -> dict:
+_ALERT_STATES = """
+select alert_id, family, fault_kind, severity, status
+  from marts.fct_alerts
+"""
+
+
+def _alert_states(url: str) -> dict[str, tuple[str, str, str, str]]:
+    """alert_id → (family, kind, severity, status) as the warehouse holds them now ({} before its first build)."""
+    with psycopg.connect(url) as conn:
+        if conn.execute("select to_regclass('marts.fct_alerts')").fetchone()[0] is None:
+            return {}
+        return {r[0]: r[1:] for r in conn.execute(_ALERT_STATES)}
+
+
+def alert_changes(before: dict, after: dict) -> dict:
+    """What a run did to the alerts, by family and kind: raised (new alerts, and resolved ones open
+    again; a new alert whose fault the same data already shows mended is raised and resolved at once),
+    and resolved (open before, resolved now); how many are open now, how many of those critical."""
+    raised: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    resolved: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for alert_id, (family, kind, _severity, status) in after.items():
+        was = before.get(alert_id)
+        if was is None or (status == "open" and was[3] != "open"):
+            raised[family][kind] += 1
+        elif status == "resolved" and was[3] == "open":
+            resolved[family][kind] += 1
+    still_open = [a for a in after.values() if a[3] == "open"]
+    return {
+        "raised": {family: dict(kinds) for family, kinds in sorted(raised.items())},
+        "resolved": {family: dict(kinds) for family, kinds in sorted(resolved.items())},
+        "open": len(still_open),
+        "open_critical": sum(a[2] == "critical" for a in still_open),
+    }
+
+
+def rejected_reasons(url: str, batch_ids: list[int], top: int = 5) -> list[dict]:
+    """The most frequent reasons rows of these batches were rejected at the door (entity, field, reason)."""
+    if not batch_ids:
+        return []
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "select entity, field, reason, count(*) from quarantine.rejected_rows where batch_id = any(%s)"
+            " group by 1, 2, 3 order by 4 desc, 1, 2, 3 limit %s",
+            (batch_ids, top),
+        ).fetchall()
+    return [{"entity": e, "field": f, "reason": r, "rows": n} for e, f, r, n in rows]
+
+
+def run_pipeline(month: date | None = None, terminal: Terminal | None = None, log_path: Path | None = None) -> dict:
     """`iem run`: the main job for one month partition (demo feed first when landing is empty)."""
     from ingestion.loader import discover
 
@@ -270,7 +334,11 @@ def run_pipeline(month: date | None = None) -> dict:
             raise ValueError(f"no readings in {paths.landing} or in the warehouse: nothing to run a month for")
         month = last_complete_month(max(marks))
 
-    run = execute_job(COMMAND_JOBS["run"], partition_key=month.isoformat())
+    if terminal is not None:
+        terminal.say(f"iem run for {month:%Y-%m}" + (" on the demo feed written to landing" if demo else ""))
+    alerts_before = _alert_states(url)
+    run = execute_job(COMMAND_JOBS["run"], partition_key=month.isoformat(), terminal=terminal, log_path=log_path)
+    loaded = (run.ingest or {}).get("batch_ids", [])
     by_stage = dict(run.stage_seconds)
     for stage in ("ingest", "transform", "check", "export", "dashboards"):
         stage_seconds[stage] = by_stage.pop(stage, 0.0)
@@ -285,7 +353,13 @@ def run_pipeline(month: date | None = None) -> dict:
         "export_dir": str(paths.outbox / f"{month:%Y-%m}"),
         "dashboard_dir": str(paths.dashboards / f"{month:%Y-%m}"),
         "ingest": run.ingest,
+        "rejected_reasons": rejected_reasons(url, loaded),
+        "checks": run.checks,
+        "failed_checks": run.failed_checks,
+        "alerts": alert_changes(alerts_before, _alert_states(url)),
         "export": run.export,
+        "quality_docs": str(paths.quality),
+        "log_file": str(log_path) if log_path else None,
         "stage_seconds": {k: round(v, 2) for k, v in stage_seconds.items()},
         "run_id": run.run_id,
     }

@@ -48,6 +48,11 @@ class Paths:
         return self.home / "errors"
 
     @property
+    def logs(self) -> Path:
+        """The full log of each stage-running command (dbt, Great Expectations, Dagster)."""
+        return self.home / "logs"
+
+    @property
     def dagster_home(self) -> Path:
         """The Dagster instance the command line records its runs in (unless DAGSTER_HOME is set)."""
         return self.home / "dagster"

@@ -8,6 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.e2e.iem_cli import run_iem
@@ -60,14 +61,56 @@ def test_iem_run_exports_and_renders_the_demo_month(demo_run):
     assert "<svg" in html and "http://" not in html.replace("http://www.w3.org", "")
 
 
+def test_the_run_summary_reads_in_ten_seconds_and_the_full_log_is_kept(demo_run):
+    # before: 139 lines of dbt log (713 lines with Great Expectations' INFO lines) ahead of "run success"
+    # and stage times, nothing about rows rejected, alerts or regions
+    home, env, proc = demo_run
+    assert proc.returncode == 0
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    human = proc.stdout.strip().splitlines()[:-1]
+    said = human + proc.stderr.strip().splitlines()
+    assert len(said) <= 60, "\n".join(said)
+    for dbt_or_gx in ("Running with dbt", " of 193 ", "START sql", "great_expectations", "INFO "):
+        assert not [line for line in said if dbt_or_gx in line], dbt_or_gx
+    text = "\n".join(human)
+    assert text.startswith("iem run SUCCESS for 2026-02")
+    ingest = summary["ingest"]
+    assert f"{ingest['rows_read']:,} rows read = {ingest['rows_loaded']:,} loaded" in text
+    reasons = summary["rejected_reasons"]
+    assert reasons and all(f"× {r['entity']}" in text and r["reason"] in text for r in reasons)
+    # the top reasons (at most five) of this run's rejected rows: all of them when there are fewer kinds
+    counted = sum(r["rows"] for r in reasons)
+    assert counted == ingest["rows_quarantined"] if len(reasons) < 5 else counted <= ingest["rows_quarantined"]
+    for region in summary["export"]["regions"]:
+        assert f"    {region['region_code']}: {region['status']}" in text
+    # the first run into an empty warehouse raises every alert the warehouse holds
+    url = run_iem(["db", "url"], env).stdout.strip()
+    with psycopg.connect(url) as conn:
+        (alerts,) = conn.execute("select count(*) from marts.fct_alerts").fetchone()
+        (open_alerts,) = conn.execute("select count(*) from marts.fct_alerts where status = 'open'").fetchone()
+    raised = sum(n for kinds in summary["alerts"]["raised"].values() for n in kinds.values())
+    assert alerts > 0 and raised == alerts and summary["alerts"]["open"] == open_alerts
+    assert f"{raised} raised by this run" in text
+    assert "acceptance.html" in text and summary["dashboard_dir"] in text
+    log_file = Path(summary["log_file"])
+    assert log_file.parent == home / "logs" and str(log_file) in text
+    log = log_file.read_text(encoding="utf-8", errors="replace")
+    assert "Running with dbt" in log and "Done. PASS=" in log  # dbt's log is kept, not lost
+    assert any(line.startswith("[") and "done   transform: dbt build" in line for line in proc.stderr.splitlines())
+
+
 def test_second_run_loads_nothing_and_exports_identical_bytes(demo_run):
     home, env, proc = demo_run
     assert proc.returncode == 0
     before = _files(home / "outbox" / "2026-02")
-    again = run_iem(["run", "--json"], env)
+    again = run_iem(["run", "--json", "--verbose"], env)
     assert again.returncode == 0
+    # --verbose: dbt's log on the terminal, no log file
+    assert "Running with dbt" in again.stdout + again.stderr
     summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["log_file"] is None
     assert summary["ingest"]["files"] == 0 and summary["ingest"]["files_skipped"] > 0
+    assert summary["rejected_reasons"] == [] and summary["alerts"]["raised"] == {}  # nothing new: nothing raised
     assert summary["export"]["status"] == "unchanged"
     assert _files(home / "outbox" / "2026-02") == before
 

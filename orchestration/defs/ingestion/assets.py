@@ -54,6 +54,8 @@ def raw_feed_assets(
         summary = ingest_path(url, root)
     totals = summary.to_dict()
     batches = totals.pop("batches")
+    # the batches this run loaded: the run summary reads their rejected rows' reasons
+    totals["batch_ids"] = [b["batch_id"] for b in batches if b["status"] == "loaded" and b["batch_id"] is not None]
     for b in batches:
         context.log.info(
             f"{b['source_name']}: {b['status']} read={b['rows_read']} loaded={b['rows_loaded']} "
