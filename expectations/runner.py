@@ -8,7 +8,7 @@ import logging
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -92,6 +92,7 @@ def run_quality_gate(
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
 
+    from .docs import write_quality_docs
     from .suites import checks
     from .thresholds import load_thresholds
 
@@ -100,17 +101,6 @@ def run_quality_gate(
     ctx = gx.get_context(mode="ephemeral")
     with contextlib.suppress(Exception):  # only cosmetics: older GX contexts have no progress bars setting
         ctx.variables.progress_bars = {"globally": False}  # type: ignore[assignment]  # GX accepts the plain dict
-    if docs_dir is not None:
-        docs_dir = Path(docs_dir)
-        docs_dir.mkdir(parents=True, exist_ok=True)
-        ctx.add_data_docs_site(
-            site_name="iem_quality",
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
     # The generic SQL data source, not add_postgres: GX's PostgresDsn insists on a host name and rejects
     # the embedded database's Unix-socket URL (postgresql://user@/iem?host=/path), which CI runs on.
     with warnings.catch_warnings():  # "a more specific PostgresDatasource may be more appropriate": see above
@@ -169,12 +159,12 @@ def run_quality_gate(
         run = checkpoint.run()
         for vr in run.run_results.values():
             results.extend(_interpret(check, vr))
-    if docs_dir is not None and definitions:
-        ctx.build_data_docs(site_names=["iem_quality"])
     docs_index = None
-    if docs_dir is not None:
-        index = docs_dir / "index.html"
-        docs_index = str(index) if index.exists() else None
+    if docs_dir is not None:  # our own offline site (expectations/docs.py), not GX's CDN-bound renderer
+        index = write_quality_docs(
+            Path(docs_dir), results, selected, layers=layers, month=month, run_at=datetime.now(UTC)
+        )
+        docs_index = str(index)
     return QualityReport(results, docs_index)
 
 

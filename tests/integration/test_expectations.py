@@ -4,7 +4,9 @@ scoped to the pilot region that fails, warnings naming the enterprise, Data Docs
 from __future__ import annotations
 
 import json
+import re
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import psycopg
@@ -112,3 +114,96 @@ def test_energy_rows_not_adding_up_to_the_enterprise_total_block_that_region(war
     failure = failures["enterprise_total_equals_sum_of_energy_types"]
     assert {f.region_code for f in failures.values()} == {ZHEJIANG}
     assert [f["row"]["enterprise_id"] for f in failure.details["failures"]] == [PAPER]
+
+
+# what an HTML tag loads, by its attribute
+LOADS = {"link": "href", "script": "src", "img": "src", "iframe": "src", "source": "src", "embed": "src"}
+
+
+class _References(HTMLParser):
+    """Every resource an HTML page would load (link href, script/img/iframe/source src, CSS url() and
+    @import) and every hyperlink, as written."""
+
+    def __init__(self):
+        super().__init__()
+        self.loads: list[str] = []
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+        self._css: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in LOADS and a.get(LOADS[tag]):
+            self.loads.append(a[LOADS[tag]])
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if a.get("style"):
+            self._css.append(a["style"])
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag):
+        self._in_style = False
+
+    def handle_data(self, data):
+        if self._in_style:
+            self._css.append(data)
+
+    def css_loads(self) -> list[str]:
+        css = " ".join(self._css)
+        return re.findall(r"url\(\s*['\"]?([^'\")\s]+)", css) + re.findall(r"@import\s+['\"]([^'\"]+)", css)
+
+
+def _parsed(path: Path) -> _References:
+    refs = _References()
+    refs.feed(path.read_text(encoding="utf-8"))
+    return refs
+
+
+def test_data_docs_list_every_check_result_and_load_nothing_from_another_host(warehouse_url, tmp_path):
+    build_small_warehouse(warehouse_url)
+    with psycopg.connect(warehouse_url) as conn:  # a blocking failure in both regions: one result for each
+        conn.execute(
+            "update marts.fct_enterprise_monthly set comprehensive_tce_equivalent = -5 where enterprise_id in (%s, %s)",
+            (CEMENT, PAPER),
+        )
+    docs = tmp_path / "quality"
+    report = run_quality_gate(warehouse_url, month=MONTH, docs_dir=docs)
+    # the per-layer Dagster checks call the gate on one layer with the same folder: the index still
+    # covers every layer (GX's index was rebuilt from the last call only: 2 raw checks of 27 results)
+    raw_only = run_quality_gate(warehouse_url, month=MONTH, layers=("raw",), docs_dir=docs)
+    assert len(raw_only.results) == 2 and raw_only.docs_index == str(docs / "index.html")
+
+    # every suite ran, and region-scoped failures are one result per region
+    assert len({r.name for r in report.results}) == 24 < len(report.results)
+    assert {(r.name, r.region_code) for r in report.results if not r.success} >= {
+        ("no_negative_comprehensive_energy", SHANGHAI),
+        ("no_negative_comprehensive_energy", ZHEJIANG),
+        ("enterprise_completeness_90", ZHEJIANG),
+    }
+    index = _parsed(docs / "index.html")
+    result_links = [h for h in index.links if h.startswith("checks/")]
+    assert len(result_links) == len(report.results) == len(set(result_links))
+    expected = sorted(
+        f"checks/{r.name}.html#{'region-' + r.region_code if r.region_code else 'all'}" for r in report.results
+    )
+    assert sorted(result_links) == expected
+    for link in result_links:  # each link lands on its result's section
+        page, anchor = link.split("#")
+        assert anchor in _parsed(docs / page).ids, link
+    page = (docs / "checks" / "enterprise_total_equals_sum_of_energy_types.html").read_text(encoding="utf-8")
+    assert page.count("FAILED") == 2 and CEMENT in page and PAPER in page  # its failing rows, naming the enterprises
+
+    # self-contained: nothing under the folder loads from (or links to) another host
+    files = [p for p in docs.rglob("*") if p.is_file()]
+    assert {p.suffix for p in files} <= {".html", ".json", ".lock"}
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
+        if path.suffix == ".html":
+            refs = _parsed(path)
+            for ref in [*refs.loads, *refs.css_loads(), *refs.links]:
+                assert not re.match(r"^([a-z][a-z0-9+.-]*:|//)", ref, re.I), (path, ref)
+                assert (path.parent / ref.split("#")[0]).is_file(), (path, ref)
