@@ -470,6 +470,29 @@ def already_loaded(url: str, sha256: str) -> bool:
         )
 
 
+def files_not_yet_loaded(url: str, root: Path) -> list[str]:
+    """The feed files under `root` whose content the ledger does not hold as loaded (new files, changed
+    files, files that failed before): what a load of `root` would do more than skip. Hashes what the
+    loader hashes (a `.gz` file's content); a file that cannot be read counts as not loaded."""
+    files, _ = discover(root)
+    digests: dict[str, str | None] = {}
+    for path, rel, _entity in files:
+        try:
+            digests[rel] = sha256_of(read_feed_file(path))
+        except (OSError, FeedFileError):
+            digests[rel] = None
+    with psycopg.connect(url) as conn:
+        loaded = {
+            row[0]
+            for row in conn.execute(
+                "SELECT content_sha256 FROM audit.ingest_batches WHERE source = 'file' AND status <> 'failed' "
+                "AND content_sha256 = ANY(%s)",
+                ([d for d in digests.values() if d],),
+            )
+        }
+    return [rel for rel, digest in digests.items() if digest not in loaded]
+
+
 # A compressed feed file may expand to at most this much (a guard against decompression bombs).
 MAX_DECOMPRESSED_BYTES = 4 * 1024**3
 

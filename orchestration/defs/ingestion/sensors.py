@@ -4,8 +4,10 @@ import hashlib
 
 import dagster as dg
 
-from ingestion.loader import discover
+from ingestion.loader import discover, files_not_yet_loaded
 
+from ...database import bootstrap
+from ...resources import WarehouseResource
 from ...settings import Paths
 from ..transform.assets import wall_clock_as_of
 
@@ -14,10 +16,11 @@ from ..transform.assets import wall_clock_as_of
     job_name="ingest_and_transform_job",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Watches $IEM_HOME/landing; a new or changed feed file launches ingestion. "
-    "Files already loaded are skipped by content hash, so a repeated request is harmless.",
+    description="Watches $IEM_HOME/landing; a feed file whose content the ledger does not hold yet launches "
+    "ingestion and the transform after it. Files the command line (`iem run`, `iem ingest`) already loaded "
+    "launch nothing.",
 )
-def landing_sensor(context: dg.SensorEvaluationContext):
+def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     landing = Paths.from_env().landing
     if not landing.exists():
         return dg.SkipReason(f"{landing} does not exist yet")
@@ -30,8 +33,15 @@ def landing_sensor(context: dg.SensorEvaluationContext):
         fingerprint.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     key = fingerprint.hexdigest()
     if context.cursor == key:
-        return dg.SkipReason("no new or changed files since the last run request")
+        return dg.SkipReason("no new or changed files since the last look")
+    # the folder changed: ask the ledger (shared with the command line) which files are really new, so the
+    # files `iem run` already loaded do not launch a second full build when the UI starts
+    url = warehouse.database_url()
+    bootstrap(url)
+    new = files_not_yet_loaded(url, landing)
     context.update_cursor(key)
+    if not new:
+        return dg.SkipReason(f"all {len(files)} feed files in landing are already loaded (ledger audit.ingest_batches)")
     return dg.RunRequest(run_key=key, run_config=wall_clock_as_of())  # the running platform: wall-clock as-of
 
 
