@@ -253,7 +253,7 @@ def cmd_errors(args) -> int:
     if not uscc.is_valid(args.enterprise):  # the id names the report file: never a path
         print(f"--enterprise {args.enterprise!r} is not a valid 统一社会信用代码 (credit code)", file=sys.stderr)
         return 2
-    url = _warehouse("loader")
+    url = _warehouse("transformer")  # reads quarantine and audit, and the warehouse's VEE results and alerts
     if not enterprise_is_known(url, args.enterprise):
         _say(
             f"iem errors: {args.enterprise} is not in the registry and no feed of its own was loaded: "
@@ -263,7 +263,11 @@ def cmd_errors(args) -> int:
     out = Path(args.out) if args.out else Paths.from_env().ensure().errors / f"{args.enterprise}.csv"
     result = write_error_report(url, args.enterprise, out)
     _emit(
-        args, result, f"{result['rows']} rows ({result['rejected']} rejected, {result['duplicate']} duplicates) → {out}"
+        args,
+        result,
+        f"{result['rows']} rows ({result['rejected']} rejected, {result['duplicate']} duplicates, "
+        f"{result['vee_rejected']} rejected by validation, {result['data_fault']} data-fault alerts; "
+        f"{result['root_causes']} root causes first, {result['cascaded']} rows caused by them last) → {out}",
     )
     return 0
 
