@@ -42,7 +42,7 @@ COLUMNS = [
     "raw_row",
     "batch_id",
     "recorded_at",
-    # since issue 15
+    # appended in report version 2 (earlier readers see the first ten unchanged)
     "role",  # root cause | error | cascade
     "cascaded_rows",  # for a root cause: how many rows were rejected only because of it
     "caused_by",  # for a cascade: the root cause (file and row, or what is missing)

@@ -33,9 +33,8 @@ _RUNNING_EVERY_SECONDS = 30.0
 def _step_name(step: str) -> str:
     if step in STEP_NAMES:
         return STEP_NAMES[step]
-    if "_gx_" in step:
-        asset, check = step.split("_gx_", 1)
-        return f"check: {check.replace('_', ' ')} on {asset.split('__')[-1]}"
+    if step.startswith("gx_") and step.endswith("_suite"):
+        return f"check: Great Expectations {step[3:-6]} suite"
     return step
 
 

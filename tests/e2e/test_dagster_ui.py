@@ -4,6 +4,7 @@ schedules, sensors, partitions and checks the data team operates are visible."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -202,3 +203,42 @@ def test_schedules_sensors_partitions_and_checks_are_visible(dagster):
         partitionKeys } }""",
     )
     assert "2026-01-01" in part["assetNodes"][0]["partitionKeys"]
+
+
+@pytest.mark.xdist_group("demo")
+def test_the_ui_on_the_command_lines_home_shows_its_run_and_exported_month(demo_run, tmp_path):
+    # before: `iem run` recorded its runs in an ephemeral instance, so `make ui` afterwards showed no run and
+    # all 179 export partitions Missing although 2026-02 was exported. `make ui` uses $IEM_HOME/dagster, as
+    # the command line does; the webserver alone (no daemon: nothing scheduled may change the shared demo
+    # warehouse) reads what `iem run` recorded there
+    home, demo_env, proc = demo_run
+    assert proc.returncode == 0
+    run_id = json.loads(proc.stdout.strip().splitlines()[-1])["run_id"]
+    env = {**demo_env, "DAGSTER_HOME": str(home / "dagster"), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    web, port = _start_webserver(env, tmp_path)
+    try:
+        _wait_for_code_location(port)
+        runs = _graphql(
+            port,
+            """{ runsOrError(filter: {pipelineName: "iem_main_job"}) {
+                 ... on Runs { results { runId status tags { key value } } } } }""",
+        )["runsOrError"]["results"]
+        assert {(r["runId"], r["status"]) for r in runs} >= {(run_id, "SUCCESS")}
+        partition = next(r for r in runs if r["runId"] == run_id)["tags"]
+        assert {"key": "dagster/partition", "value": "2026-02-01"} in partition
+        node = _graphql(
+            port,
+            """{ assetNodes(assetKeys: [{path: ["export", "national_export"]}]) {
+                 partitionStats { numMaterialized }
+                 assetPartitionStatuses { ... on TimePartitionStatuses { ranges { startKey endKey status } } } } }""",
+        )["assetNodes"][0]
+        assert node["partitionStats"]["numMaterialized"] == 1
+        assert node["assetPartitionStatuses"]["ranges"] == [
+            {"startKey": "2026-02-01", "endKey": "2026-02-01", "status": "MATERIALIZED"}
+        ]
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        try:
+            web.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(web.pid, signal.SIGKILL)
