@@ -23,7 +23,7 @@ endpoints.yaml:
         max_page_bytes: 67108864             # a bigger answer is refused (64 MiB)
         max_pages: 10000                     # per entity and run
 
-Limits (issue 13): an answer is read in chunks and cut off at max_page_bytes or after timeout_seconds
+Limits: an answer is read in chunks and cut off at max_page_bytes or after timeout_seconds
 in total; a cursor seen before in the same run (a cycle) stops the endpoint; redirects are followed
 only to the same origin (scheme, host, port); the token never appears in anything recorded or printed.
 Every page that fails is a failed batch in audit.ingest_batches and the error in audit.pull_cursors.

@@ -28,7 +28,7 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR is not set.*")
 EMBEDDED_DATABASE = "iem"
 SCHEMAS = ("raw", "reference", "staging", "intermediate", "marts", "audit", "quarantine")
 ROLES = ("iem_loader", "iem_transformer", "iem_analyst", "iem_exporter")
-# Each stage runs as its own least-privilege role (issue 13): the loader, which handles untrusted
+# Each stage runs as its own least-privilege role: the loader, which handles untrusted
 # content, can write raw/audit/quarantine and read nothing else; dbt, the gate and the forecasts run as
 # the transformer; the export and the dashboards as the exporter; BI logins are members of the analyst.
 STAGE_ROLES = {
@@ -93,11 +93,12 @@ def _embedded_uri(server, database: str, passfile: Path | None = None) -> str:
     return f"postgresql://postgres@/{database}?host={info.socket_dir}{port}{secret}"
 
 
-# Every line of the embedded server's pg_hba.conf authenticates with scram-sha-256 (issue 13): with
+# Every line of the embedded server's pg_hba.conf authenticates with scram-sha-256: with
 # IEM_DB_PORT the server listens on 127.0.0.1, and initdb's `trust` let any local OS user in as
 # superuser (COPY … TO PROGRAM ran commands as the server's user). The superuser's password is
 # generated once and kept in a libpq password file, mode 0600, under $IEM_HOME/secrets/; every URI the
 # platform hands out names that file (`passfile=`), none carries the password itself.
+# Its first line marks a hardened cluster on disk (clusters made before this comment carry it too): keep it as written.
 HARDENED_HBA = """# IEM (issue 13): every connection authenticates with scram-sha-256; the superuser's password is in
 # $IEM_HOME/secrets/pgpass (mode 0600). BI logins get their own role and password (README).
 local   all   all                  scram-sha-256

@@ -21,7 +21,7 @@ def dbt_environment(url: str | None = None) -> dict[str, str]:
         # PostgreSQL's JIT compiles every costly plan; for the incremental builds' short queries the
         # compilation took longer than the query (3.6 s of 4.5 s for int_meter_intervals)
         "PGOPTIONS": "-c jit=off",
-        # dbt runs as the transformer role (issue 13), whatever user the URL names: the profile's `role`
+        # dbt runs as the transformer role, whatever user the URL names: the profile's `role`
         # (SET ROLE on each of dbt's connections; not PGOPTIONS, which would reach every connection of
         # this process once set)
         "IEM_PG_ROLE": stage_role("transformer"),

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS audit.ingest_batches (
     CONSTRAINT ingest_batches_counts_conserved
         CHECK (rows_read = rows_loaded + rows_quarantined + rows_duplicate)
 );
--- Since issue 13: the encoding a file was read in (utf-8 | gb18030 | …), and for a batch that failed
+-- Added 2026-12 (CHANGELOG): the encoding a file was read in (utf-8 | gb18030 | …), and for a batch that failed
 -- as a whole (status 'failed': unreadable file, refused folder, page that could not be fetched) its
 -- reason and how many runs tried it.
 ALTER TABLE audit.ingest_batches ADD COLUMN IF NOT EXISTS encoding text;
@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS quarantine.rejected_rows (
     rejected_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS rejected_rows_enterprise ON quarantine.rejected_rows (enterprise_id);
--- Since issue 13: a row rejected only because its enterprise or meter was not (yet) in the registry is
+-- Added 2026-12 (CHANGELOG): a row rejected only because its enterprise or meter was not (yet) in the registry is
 -- re-validated when the registry arrives; the batch that then took it up is recorded here (the
 -- rejected row stays, so the original batch's counts still add up).
 ALTER TABLE quarantine.rejected_rows ADD COLUMN IF NOT EXISTS resolved_by_batch bigint;

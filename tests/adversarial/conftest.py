@@ -1,4 +1,4 @@
-"""Shared warehouses of the adversarial suite (issue 13), one set per database pass:
+"""Shared warehouses of the adversarial suite, one set per database pass:
 
 - `baseline`: a clean simulated drop of six enterprises in three pilot regions (two each), January
   2026 complete, ingested, built by dbt, gated and exported; a pristine copy of it right after the

@@ -1,4 +1,4 @@
-"""The hostile and careless inputs of issue 13, as files of one enterprise (the "victim" V, the one
+"""The hostile and careless inputs the platform must survive, as files of one enterprise (the "victim" V, the one
 sending them) and as HTTP answers of V's energy centre. Each case names what the platform must do
 with it: a failed batch with a reason, or rows rejected with a reason (file, row, field, reason).
 

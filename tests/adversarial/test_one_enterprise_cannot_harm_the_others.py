@@ -171,7 +171,7 @@ def test_cursor_cycle_loaded_each_page_once_then_stopped(hostile_warehouse):
 def test_one_drop_of_future_nul_1e25_and_duplicate_malformed_files_leaves_every_other_region_identical(
     cast, baseline, hostile_warehouse, others_untouched
 ):
-    """Must show (issue 13): the four files in one drop; every other region exports, byte for byte as
+    """Must show: the four files in one drop; every other region exports, byte for byte as
     without them, and the victim's own region is judged on its own data."""
     names = {
         "future_after_the_clock",

@@ -1,4 +1,4 @@
-"""Issue 13, items 3 and 4, the parts in the VEE layer (the lead's work, issue 12): a meters-only change
+"""One enterprise cannot harm the others, the parts in the VEE layer: a meters-only change
 must reach the marts in an incremental build as in a full one, and one enterprise's far-off (but not
 future) reading must not grow other enterprises' interval grids or open silent-feed alerts for them.
 The VEE state counts registry batches; interval grids and time-relative rules follow each enterprise's

@@ -1,4 +1,4 @@
-"""`iem errors` as an enterprise energy manager reads it (issue 15): its own folder's rows whatever credit
+"""`iem errors` as an enterprise energy manager reads it: its own folder's rows whatever credit
 code they name, a mistyped code in a shared file by the nearest identity, root causes once and first with
 their cascades counted, an encoding problem once per file with a hint, the warehouse's VEE rejections and
 data-fault alerts, a CSV that Excel on Chinese Windows opens with its Chinese intact.

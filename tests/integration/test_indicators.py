@@ -1,4 +1,4 @@
-"""The indicator system by the statistics rules, on hand-computed fixture enterprises (issue 14).
+"""The indicator system by the statistics rules, on hand-computed fixture enterprises.
 
 One small contract v1.1 feed (indicator_fixtures.py) is loaded, built by dbt and exported once for the
 module. Every expected figure below is computed by hand from the fixtures' daily values, with the
