@@ -374,39 +374,54 @@ def evaluate(
     start: date = date(2026, 1, 1),
     faults: str = "default",
     workdir: Path | None = None,
-    keep_database: bool = True,
+    keep_database: bool = False,
 ) -> dict:
     """`iem evaluate`: simulate a feed with ground truth, load and build it with the graph's
-    ingest_and_transform_job in the database `<name>_evaluate` (kept for inspection unless
-    keep_database is False), and score the alerts per fault kind."""
+    ingest_and_transform_job in a scratch database `<name>_evaluate_<8 hex>` beside the warehouse (its
+    own name: two evaluations never drop each other's), and score the alerts per fault kind. The
+    scratch database (hundreds of MB for the default 50 enterprises × 60 days) and its dbt target
+    folder are removed when the evaluation ends, on failure too, unless keep_database, which leaves
+    them for inspection and returns the database's URI."""
+    import shutil
     import tempfile
+    import uuid
     from urllib.parse import urlparse
 
     from ingestion.simulator import simulate
 
     from .database import create_database, drop_database
+    from .dbt_env import warehouse_target_path
     from .lib.evaluation import read_alerts, read_truth, score
     from .resources import PlatformPathsResource, WarehouseResource
 
-    dbname = f"{urlparse(cluster_url).path.lstrip('/') or 'iem'}_evaluate"
-    url = create_database(cluster_url, dbname, replace=True)
-    with tempfile.TemporaryDirectory(prefix="iem-evaluate-", dir=workdir) as tmp:
-        feed, truth_path = Path(tmp) / "feed", Path(tmp) / "truth.jsonl"
-        simulate(feed, enterprises=enterprises, start=start, days=days, seed=seed, faults=faults, truth_path=truth_path)
-        truth = read_truth(truth_path)
-        run = execute_job(
-            COMMAND_JOBS["evaluate"],
-            run_config={"ops": {"raw_feeds": {"config": {"source": "landing", "path": str(feed)}}}},
-            resources={"warehouse": WarehouseResource(url=url), "platform_paths": PlatformPathsResource(home=tmp)},
-        )
-    if run.ingest is None or "dbt_warehouse" in run.failed_steps or "raw_feeds" in run.failed_steps:
-        raise RuntimeError(f"evaluation run {run.run_id} failed: steps {run.failed_steps}")
-    alerts = read_alerts(url)
-    table = score(alerts, truth)
-    if not keep_database:
-        drop_database(cluster_url, dbname)
+    dbname = f"{urlparse(cluster_url).path.lstrip('/') or 'iem'}_evaluate_{uuid.uuid4().hex[:8]}"
+    url = create_database(cluster_url, dbname)
+    try:
+        with tempfile.TemporaryDirectory(prefix="iem-evaluate-", dir=workdir) as tmp:
+            feed, truth_path = Path(tmp) / "feed", Path(tmp) / "truth.jsonl"
+            simulate(
+                feed, enterprises=enterprises, start=start, days=days, seed=seed, faults=faults, truth_path=truth_path
+            )
+            truth = read_truth(truth_path)
+            run = execute_job(
+                COMMAND_JOBS["evaluate"],
+                run_config={"ops": {"raw_feeds": {"config": {"source": "landing", "path": str(feed)}}}},
+                resources={
+                    "warehouse": WarehouseResource(url=url),
+                    "platform_paths": PlatformPathsResource(home=tmp),
+                },
+            )
+        if run.ingest is None or "dbt_warehouse" in run.failed_steps or "raw_feeds" in run.failed_steps:
+            raise RuntimeError(f"evaluation run {run.run_id} failed: steps {run.failed_steps}")
+        alerts = read_alerts(url)
+        table = score(alerts, truth)
+    finally:
+        if not keep_database:
+            drop_database(cluster_url, dbname)
+            shutil.rmtree(warehouse_target_path(url), ignore_errors=True)
     return {
-        "database": url,
+        "database": dbname,
+        "database_url": url if keep_database else None,  # None: dropped
         "enterprises": enterprises,
         "days": days,
         "seed": seed,
