@@ -427,7 +427,12 @@ def cmd_evaluate(args) -> int:
     log_path = _log_path(args, "evaluate")
     with captured_output(log_path):
         result = evaluate(
-            database_url(), enterprises=args.enterprises, days=args.days, seed=args.seed, faults=args.faults
+            database_url(),
+            enterprises=args.enterprises,
+            days=args.days,
+            seed=args.seed,
+            faults=args.faults,
+            keep_database=args.keep_database,
         )
     lines = [f"{'kind':<22}{'truth':>7}{'alerts':>8}{'precision':>11}{'recall':>8}"]
     for kind, r in result["kinds"].items():
@@ -436,6 +441,8 @@ def cmd_evaluate(args) -> int:
         lines.append(
             f"{kind:<22}{r['truth']:>7}{r['alerts']:>8}{p:>11}{rc:>8}" + (f"  ({r['note']})" if r["note"] else "")
         )
+    if result["database_url"]:
+        lines.append(f"scratch database kept: {result['database_url']}")
     _emit(args, result, "\n".join(lines) + _log_line(log_path))
     return 0
 
@@ -570,6 +577,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", "default"],
         default="default",
         help="inject faults (default) or none, to see false alarms on clean data",
+    )
+    sp.add_argument(
+        "--keep-database",
+        action="store_true",
+        help="keep the scratch database <name>_evaluate_<id> for inspection (dropped by default)",
     )
     sp.set_defaults(func=cmd_evaluate)
 
