@@ -347,8 +347,14 @@ def create_database(cluster_url: str, dbname: str, *, replace: bool = False, boo
 
 
 def drop_database(cluster_url: str, dbname: str) -> None:
+    """Drop the database and dbt's target folder of it (orchestration.dbt_env.warehouse_target_path)."""
+    import shutil
+
+    from .dbt_env import warehouse_target_path
+
     with psycopg.connect(cluster_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+    shutil.rmtree(warehouse_target_path(database_on_cluster(cluster_url, dbname)), ignore_errors=True)
 
 
 @contextlib.contextmanager
