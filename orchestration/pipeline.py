@@ -382,7 +382,6 @@ def evaluate(
     scratch database (hundreds of MB for the default 50 enterprises × 60 days) and its dbt target
     folder are removed when the evaluation ends, on failure too, unless keep_database, which leaves
     them for inspection and returns the database's URI."""
-    import shutil
     import tempfile
     import uuid
     from urllib.parse import urlparse
@@ -390,7 +389,6 @@ def evaluate(
     from ingestion.simulator import simulate
 
     from .database import create_database, drop_database
-    from .dbt_env import warehouse_target_path
     from .lib.evaluation import read_alerts, read_truth, score
     from .resources import PlatformPathsResource, WarehouseResource
 
@@ -417,8 +415,7 @@ def evaluate(
         table = score(alerts, truth)
     finally:
         if not keep_database:
-            drop_database(cluster_url, dbname)
-            shutil.rmtree(warehouse_target_path(url), ignore_errors=True)
+            drop_database(cluster_url, dbname)  # and dbt's target folder of it
     return {
         "database": dbname,
         "database_url": url if keep_database else None,  # None: dropped
