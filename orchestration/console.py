@@ -187,7 +187,7 @@ def format_run_summary(summary: dict) -> str:
         )
     for reason in summary.get("rejected_reasons") or []:
         field = f" {reason['field']}" if reason.get("field") else ""
-        lines.append(f"    {reason['rows']:>6,} × {reason['entity']}{field}: {reason['reason']}")
+        lines.append(f"    {reason['rows']:,} × {reason['entity']}{field}: {reason['reason']}")
     if summary.get("rejected_reasons"):
         lines.append(
             "    (kept in quarantine.rejected_rows; an enterprise's own report: "

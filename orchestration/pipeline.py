@@ -358,7 +358,7 @@ def run_pipeline(month: date | None = None, terminal: Terminal | None = None, lo
         "failed_checks": run.failed_checks,
         "alerts": alert_changes(alerts_before, _alert_states(url)),
         "export": run.export,
-        "quality_docs": str(paths.quality),
+        "quality_docs": str(paths.quality / "index.html"),
         "log_file": str(log_path) if log_path else None,
         "stage_seconds": {k: round(v, 2) for k, v in stage_seconds.items()},
         "run_id": run.run_id,
