@@ -111,7 +111,8 @@ class StepProgress(threading.Thread):
     def stop(self) -> None:
         self._done.set()
         self.join(timeout=10)
-        self._report()  # the steps that ended after the last poll
+        with contextlib.suppress(Exception):  # never fail a finished run for a progress line
+            self._report()  # the steps that ended after the last poll
 
     def run(self) -> None:
         while not self._done.wait(self._poll):
