@@ -70,7 +70,7 @@ ui: $(BIN)/.installed
 # dbt's documentation site of the warehouse the command line uses (after `make run`): the models, sources
 # and columns as built, written to $(IEM_HOME)/dbt_docs and served on port 8080 (DBT_DOCS_PORT=… for another;
 # Ctrl-C stops it). The exports are read here, at the repository's root, with IEM_HOME made absolute: from
-# dbt_project/ a relative IEM_HOME named another, empty embedded database (issue 15).
+# dbt_project/ a relative IEM_HOME named another, empty embedded database.
 dbt-docs: $(BIN)/.installed
 	export IEM_HOME="$(abspath $(IEM_HOME))" && eval "$$($(BIN)/python -m orchestration.dbt_env --exports)" && \
 	  $(BIN)/dbt docs generate --project-dir dbt_project --target-path "$$IEM_HOME/dbt_docs" && \

@@ -1,7 +1,7 @@
 """The quality gate's Data Docs: a small HTML site under `docs_dir` written from the gate's own results,
 self-contained (styles inline, no script, font, image or link to any other host: it opens offline).
 
-GX's own Data Docs renderer was dropped (issue 15): its pages load Bootstrap, jQuery, Font Awesome and
+GX's own Data Docs renderer is not used: its pages load Bootstrap, jQuery, Font Awesome and
 Vega from CDNs, and its index was rebuilt by every call from that call's ephemeral context only, so the
 per-layer Dagster checks left an index of the last layer's checks (2 of 27 after `iem run`).
 

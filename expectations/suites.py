@@ -258,7 +258,7 @@ def checks(month_filter: str, thresholds: Thresholds) -> list[Check]:
             region_column="region_code",
             expectations=(_between("missing_enterprises", 0, 0),),
         ),
-        # The gate recomputes (issue 13): the energy marts from the VEE layer (per meter and day), so a
+        # The gate recomputes: the energy marts from the VEE layer (per meter and day), so a
         # mart whose quantities or tce went wrong consistently across marts (×10, ×2) is caught, and each
         # energy row's tce against quantity × coefficient (GB/T 2589: the meter's measured coefficient
         # where it declares one, else the energy type's), both values, relative to the row's size.

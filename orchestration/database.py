@@ -98,8 +98,11 @@ def _embedded_uri(server, database: str, passfile: Path | None = None) -> str:
 # superuser (COPY … TO PROGRAM ran commands as the server's user). The superuser's password is
 # generated once and kept in a libpq password file, mode 0600, under $IEM_HOME/secrets/; every URI the
 # platform hands out names that file (`passfile=`), none carries the password itself.
-# Its first line marks a hardened cluster on disk (clusters made before this comment carry it too): keep it as written.
-HARDENED_HBA = """# IEM (issue 13): every connection authenticates with scram-sha-256; the superuser's password is in
+# Its first line marks a hardened cluster on disk; clusters hardened by earlier releases carry the older marker
+# (LEGACY_HBA_MARKER), which is still recognised.
+HBA_MARKER = "# IEM hardened:"
+LEGACY_HBA_MARKER = "# IEM (issue 13)"
+HARDENED_HBA = """# IEM hardened: every connection authenticates with scram-sha-256; the superuser's password is in
 # $IEM_HOME/secrets/pgpass (mode 0600). BI logins get their own role and password (README).
 local   all   all                  scram-sha-256
 host    all   all   127.0.0.1/32   scram-sha-256
@@ -147,7 +150,7 @@ def _harden_embedded(server, pgdata: Path) -> Path:
     from the password file; returns the password file."""
     passfile = password_file(pgdata)
     hba = pgdata / "pg_hba.conf"
-    hardened = hba.read_text(encoding="utf-8").startswith("# IEM (issue 13)")
+    hardened = hba.read_text(encoding="utf-8").startswith((HBA_MARKER, LEGACY_HBA_MARKER))
     if hardened and not passfile.exists():
         raise RuntimeError(
             f"the embedded server at {pgdata} requires a password and its password file {passfile} is missing: "

@@ -1,4 +1,4 @@
-"""Issue 13, item 8: a name that starts like a spreadsheet formula does not go verbatim into the export
+"""A name that starts like a spreadsheet formula does not go verbatim into the export
 CSVs (a cell `=HYPERLINK(…)` would run when the national system's staff open the file); a value far
 beyond any plausible one formats instead of crashing the region's export."""
 

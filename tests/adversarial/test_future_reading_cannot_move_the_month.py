@@ -1,4 +1,4 @@
-"""Issue 13, item 4: a reading dated after the clock (or after its own sent_at) neither crashes `iem run`
+"""A reading dated after the clock (or after its own sent_at) neither crashes `iem run`
 nor moves the month it runs for: the landing scan that picks the month counts only the readings the
 door will accept as to time (the door rejects the rest with a reason, see the hostile drop)."""
 

@@ -1,4 +1,4 @@
-"""Issue 13, item 3: the gate recomputes. Marts that are wrong consistently across marts (quantities ×10
+"""The gate recomputes. Marts that are wrong consistently across marts (quantities ×10
 with their tce, or tce ×2 everywhere) pass every identity check (monthly = Σ daily, enterprise = Σ energy
 types, region = Σ enterprises); only a recomputation from the VEE layer and quantity × coefficient
 catches them. The region of the wrong enterprise is blocked; the others are not."""

@@ -1,4 +1,4 @@
-"""Issue 13: one enterprise's bad input never stops, corrupts or reads anyone else.
+"""One enterprise's bad input never stops, corrupts or reads anyone else.
 
 Every case below is a file or an HTTP answer of one enterprise (the victim V) inside one drop with
 everyone's clean data. Each asserts, on the shared hostile warehouse (tests/adversarial/conftest.py):

@@ -1,4 +1,4 @@
-"""Issue 13, item 1: no way in. The embedded server's TCP listener (IEM_DB_PORT) asks every client for
+"""No way in. The embedded server's TCP listener (IEM_DB_PORT) asks every client for
 the superuser's scram-sha-256 password, which only the platform's OS user can read (0600 under
 $IEM_HOME/secrets); real connections with no password, a wrong one, or as another OS user fail.
 Also: concurrent bootstraps of one database do not collide (advisory lock), and `iem errors` never
