@@ -67,6 +67,17 @@ FORECAST_MODEL = {
 # marts.rpt_coverage.tier (tiers by measured 综合能耗, 当量值, trailing 12 months)
 COVERAGE_TIER = {">=100000": "≥10万tce", ">=10000": "≥1万tce"}
 CALIBRATION = {True: "合格", False: "过期"}
+# marts.fct_enterprise_energy_co2_monthly.emission_scope
+EMISSION_SCOPE = {
+    "direct_combustion": "化石燃料燃烧（直接）",
+    "indirect_electricity": "净购入电力（间接）",
+    "indirect_heat": "净购入热力（间接）",
+}
+# seed emission_factors.series of the grid factor
+GRID_FACTOR_SERIES = {
+    "mee_nbs_national": "生态环境部、国家统计局全国电力平均二氧化碳排放因子",
+    "ets_reporting_grid": "碳市场全国电网平均排放因子",
+}
 
 # The energy bases, as the charts state them (GB/T 2589-2020). The 当量值 coefficient of electricity is
 # read from the warehouse (dim_energy_type) and filled in; the 等价值 parameter is dated (the previous
@@ -87,6 +98,16 @@ def basis_equal_value(parameter_kgce_per_kwh: float | None, basis_year: int | No
     year = f" {basis_year} 年" if basis_year else ""
     parameter = f" {parameter_kgce_per_kwh:.4f} kgce/kWh" if parameter_kgce_per_kwh else ""
     return f"口径：等价值（电力按{year}发电标准煤耗{parameter} 折标，其他能源按当量值，GB/T 2589-2020）"
+
+
+def basis_co2(grid_factor: float | None, data_year: int | None, series: str | None) -> str:
+    """The CO2 statement: what is counted and the grid factor the month took (seed emission_factors)."""
+    if grid_factor is None:
+        grid = "电力排放因子缺失"
+    else:
+        year = f"{data_year} 年" if data_year else ""
+        grid = f"电力按{name(GRID_FACTOR_SERIES, series)}（{year}）{grid_factor:.4f} tCO₂/MWh"
+    return f"口径：能源活动CO₂（化石燃料燃烧，不含用作原料；净购入电力、热力），{grid}"
 
 
 def unnamed(code: object) -> str:

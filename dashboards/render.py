@@ -22,11 +22,13 @@ from .labels import (
     ALERT_STATUS,
     CALIBRATION,
     COVERAGE_TIER,
+    EMISSION_SCOPE,
     FORECAST_MODEL,
     LIMIT_CORRECTION,
     LIMIT_GRADE,
     LIMIT_STATUS,
     Names,
+    basis_co2,
     basis_equal_value,
     name,
 )
@@ -464,6 +466,7 @@ def _region_page(conn, r, month, nav, have_alerts, have_forecast, thresholds: Th
             ],
         )
         + "</section>",
+        _carbon_region_section(conn, code, month),
         "<section><h2>覆盖率与目标 Coverage vs targets</h2>"
         + (
             _table(
@@ -517,6 +520,111 @@ def _region_page(conn, r, month, nav, have_alerts, have_forecast, thresholds: Th
 
 
 TIER_NOTE = "档次按近12个月计量综合能耗（当量值）划分"
+
+
+GRID_BASIS_SQL = {
+    "region": "select max(grid_factor_t_per_mwh) f, max(grid_factor_data_year) y, max(grid_factor_series) s "
+    "from marts.fct_enterprise_carbon_monthly where region_code = %s and month = %s",
+    "enterprise": "select max(grid_factor_t_per_mwh) f, max(grid_factor_data_year) y, max(grid_factor_series) s "
+    "from marts.fct_enterprise_carbon_monthly where enterprise_id = %s and month = %s",
+}
+
+
+def _grid_basis(conn, kind: str, code: str, month: date) -> str:
+    """The CO2 statement of the month's figures, with the grid factor the enterprises took."""
+    found = _q(conn, GRID_BASIS_SQL[kind], (code, month))
+    g = found[0] if found else {}
+    return basis_co2(_num(g.get("f")), g.get("y"), g.get("s"))
+
+
+def _carbon_region_section(conn, code: str, month: date) -> str:
+    """CO2 and the dual-control indicators of the region's month (marts/carbon)."""
+    if not _exists(conn, "marts.fct_region_carbon_monthly"):
+        return (
+            "<section><h2>碳排放与双控 CO₂ and dual control</h2>" + empty("碳排放尚未生成 not built yet") + "</section>"
+        )
+    found = _q(
+        conn, "select * from marts.fct_region_carbon_monthly where region_code = %s and month = %s", (code, month)
+    )
+    if not found:
+        return "<section><h2>碳排放与双控 CO₂ and dual control</h2>" + empty("本月无数据 no data") + "</section>"
+    c = found[0]
+    by_ind = _q(
+        conn,
+        "select i.industry_code, coalesce(d.name_zh, i.industry_code) name, i.total_co2_t v "
+        "from marts.fct_region_industry_carbon_monthly i left join marts.dim_industry d using (industry_code) "
+        "where i.region_code = %s and i.month = %s order by v desc nulls last",
+        (code, month),
+    )
+    basis = _grid_basis(conn, "region", code, month)
+    notes = [basis]
+    if c["enterprises_factor_missing"]:
+        notes.append(f"{c['enterprises_factor_missing']} 家企业排放因子缺失，合计不显示")
+    return (
+        "<section><h2>碳排放与双控 CO₂ and dual control</h2>"
+        + _kpis(
+            [
+                ("能源活动CO₂ tCO₂", "因子缺失" if c["enterprises_factor_missing"] else _f(c["total_co2_t"])),
+                ("直接(化石燃料燃烧) tCO₂", _f(c["direct_co2_t"])),
+                ("间接(净购入电力) tCO₂", _f(c["indirect_electricity_co2_t"])),
+                ("万元增加值CO₂ tCO₂/10⁴ yuan", _f(c["co2_t_per_10k_yuan_value_added"], 3)),
+                ("扣除原料用能(当量值) tce", _f(c["tce_net_of_raw_material"])),
+                ("扣除非化石能源(当量值) tce", _f(c["tce_net_of_non_fossil"])),
+            ]
+        )
+        + bar_chart(
+            [(f"{b['name']} {b['industry_code']}", float(b["v"])) for b in by_ind if b["v"] is not None],
+            title="分行业能源活动CO₂ CO₂ by industry",
+            unit="tCO₂",
+            notes=notes,
+        )
+        + "</section>"
+    )
+
+
+def _carbon_enterprise_section(conn, ent: str, month: date, names: Names) -> str:
+    """The enterprise's CO2 by energy kind: activity × factor, as the mart computed it."""
+    if not _exists(conn, "marts.fct_enterprise_energy_co2_monthly"):
+        return ""
+    rows = _q(
+        conn,
+        "select * from marts.fct_enterprise_energy_co2_monthly where enterprise_id = %s and month = %s "
+        "and (quantity <> 0 or quantity_raw_material <> 0) order by emission_scope, energy_code",
+        (ent, month),
+    )
+    found = _q(
+        conn, "select * from marts.fct_enterprise_carbon_monthly where enterprise_id = %s and month = %s", (ent, month)
+    )
+    if not rows or not found:
+        return ""
+    c = found[0]
+    return (
+        "<section><h2>碳排放 CO₂</h2>"
+        + _kpis(
+            [
+                ("能源活动CO₂ tCO₂", "因子缺失" if c["factor_missing"] else _f(c["total_co2_t"])),
+                ("万元增加值CO₂ tCO₂/10⁴ yuan", _f(c["co2_t_per_10k_yuan_value_added"], 3)),
+                ("扣除原料用能(当量值) tce", _f(c["tce_net_of_raw_material"])),
+            ]
+        )
+        + _table(
+            ["能源 energy", "类别 scope", "排放量计算基数", "排放因子", "CO₂ t"],
+            [
+                [
+                    escape(names.energy_name(r["energy_code"])),
+                    escape(name(EMISSION_SCOPE, r["emission_scope"])),
+                    f"{_f(r['activity'], 1)} {'GJ' if r['activity_unit'] == 'GJ' else 'MWh'}",
+                    f"{_f(r['co2_factor'], 4)} tCO₂/{'GJ' if r['activity_unit'] == 'GJ' else 'MWh'}"
+                    if r["co2_factor"] is not None
+                    else "缺失",
+                    _f(r["co2_t"]) if r["co2_t"] is not None else "缺失",
+                ]
+                for r in rows
+            ],
+        )
+        + f'<p class="note">{escape(_grid_basis(conn, "enterprise", ent, month))}；'
+        "燃料按燃烧部分的热量（GJ）计，用作原料部分不计</p>" + "</section>"
+    )
 
 
 def _equal_value_statement(conn, month: date, names: Names) -> str:
@@ -740,6 +848,7 @@ def _enterprise_page(conn, ent, month, nav, names: Names, have_forecast: bool) -
             else '<p class="note">无工序计量 no process meters</p>'
         )
         + "</section>"
+        + _carbon_enterprise_section(conn, ent, month, names)
         + f"<section><h2>单位产品能耗与限额 Unit-product energy vs limits</h2>{upe_charts}</section>"
         + "<section><h2>数据质量 Data quality</h2>"
         + _table(

@@ -14,6 +14,7 @@ figure by hand from the daily values below.
 - POWER: a coal power plant supplying the grid, more efficient than the national 等价值 rate.
 - CHEM: a coal-to-methanol plant: coal burned (with a measured heating value: a meter override) and
   coal used as raw material (用作原料); a non-industrial meter (dormitories).
+- Value added (economics) for CHEM in March and STEEL in March and July; the others report none.
 """
 
 from __future__ import annotations
@@ -162,6 +163,10 @@ def production_rows() -> list[tuple]:
     return rows
 
 
+# 工业增加值 per enterprise and month, 10^4 yuan (for the intensities per 10^4 yuan of value added)
+VALUE_ADDED = {(CHEM, MARCH): 40_000, (STEEL, MARCH): 150_000, (STEEL, JULY): 160_000}
+
+
 BAD_METER = (STEEL, "LDG-OUT", "converter_gas", "m3", "out", "converter", "recovered")
 
 
@@ -197,4 +202,9 @@ def write_indicator_feed(root: Path) -> Path:
     for ent, product, start, end, quantity, unit in production_rows():
         production += f"{ent},{product},{_ts(start)},{_ts(end)},{quantity},{unit},{_ts(end + timedelta(days=2))}\n"
     (root / "production_2026.csv").write_text(production, encoding="utf-8")
+    economics = "enterprise_id,month,value_added_10k_yuan,sent_at\n"
+    for (ent, month), value in VALUE_ADDED.items():
+        nxt = (month + timedelta(days=32)).replace(day=1)
+        economics += f"{ent},{month:%Y-%m},{value},{_ts(nxt + timedelta(days=4))}\n"
+    (root / "economics_2026.csv").write_text(economics, encoding="utf-8")
     return root

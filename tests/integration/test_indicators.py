@@ -4,7 +4,9 @@ One small contract v1.1 feed (indicator_fixtures.py) is loaded, built by dbt and
 module. Every expected figure below is computed by hand from the fixtures' daily values, with the
 rule it follows: GB/T 2589-2020 (综合能耗, boundaries, 当量值/等价值, working media), the energy statistics
 forms 205-1/205-2 (purposes, conversion output and recovery), and the limit standard in force that
-month (GB 16780-2021, GB 21256-2013/-2025, GB 21258-2024, GB 29436-2023)."""
+month (GB 16780-2021, GB 21256-2013/-2025, GB 21258-2024, GB 29436-2023), and energy-related CO2 by the
+factors of seed emission_factors (fuel burned × carbon content per unit heat × oxidation × 44/12; net
+purchased electricity × the grid factor covering the month)."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from indicator_fixtures import (
 
 from expectations import run_quality_gate
 from ingestion.loader import ingest_path
-from orchestration.dbt_env import run_dbt
+from orchestration.dbt_env import run_dbt, warehouse_target_path
 from orchestration.lib.export import export_month
 
 N = 31  # days in March and in July 2026: every monthly figure is 31 × the daily value
@@ -48,6 +50,16 @@ BFG, CONVERTER_GAS, STEAM = 0.1286, 0.2866, 128.6
 BLAST_AIR, OXYGEN, NITROGEN = 0.0300, 0.4000, 0.4000
 # electricity 等价值 for 2026: the 2025 generation coal rate (seed equal_value_parameters, U)
 EQUAL_VALUE_2026 = 0.2830
+# CO2 (seed emission_factors): carbon content per unit heat (tC/TJ) × oxidation rate × 44/12, on the energy
+# content of the fuel burned (tce × 29.307 GJ/tce); electricity: the MEE-NBS national average of data year
+# 2022, 0.5366 tCO2/MWh, applied by the seed to the months of 2022-2026
+GJ_PER_TCE = 29.307
+CO2_PER_GJ = {
+    "raw_coal": 26.37 / 1000 * 0.94 * 44 / 12,
+    "coke": 29.5 / 1000 * 0.93 * 44 / 12,
+    "natural_gas": 15.3 / 1000 * 0.99 * 44 / 12,
+}
+GRID_2022 = 0.5366
 
 
 @pytest.fixture(scope="module")
@@ -417,3 +429,153 @@ def test_export_coefficient_times_quantity_is_tce_on_every_row_overrides_include
     # 18 energy rows (Hebei: 7 of the steel works incl. its recovered-only gases, 2 of the sinter plant;
     # Zhejiang: 2 + 2 cement, 2 power, 2 methanol, 1 chlor-alkali), each in the JSON and the CSV
     assert checked == 2 * 18
+
+
+# ------------------------------------------------------------------------------------------ carbon
+
+
+def carbon_month(url: str, enterprise: str, month: date) -> dict:
+    [row] = rows(
+        url,
+        "select * from marts.fct_enterprise_carbon_monthly where enterprise_id = %s and month = %s",
+        enterprise,
+        month,
+    )
+    return row
+
+
+def test_co2_of_a_fixture_month_is_fuel_burned_times_its_factor_by_hand(warehouse):
+    url = warehouse["url"]
+    # CHEM, March: the boiler burns 300 t/d of coal at its measured 750 kgce/t; the 1,500 t/d into the
+    # gasifiers (用作原料) are not burned and emit no combustion CO2 (platform rule, emission_factors seed)
+    burned_gj = N * 300 * 750.0 / 1000 * GJ_PER_TCE  # 204,416.3 GJ
+    direct = burned_gj * CO2_PER_GJ["raw_coal"]  # 18,579.11 t
+    # net purchased electricity for industrial production: 800,000 kWh/d (the dormitories' 20,000 are
+    # non-industrial use, outside the boundary) × 0.5366 tCO2/MWh
+    indirect = N * 800_000 / 1000 * GRID_2022  # 13,307.68 t
+    chem = carbon_month(url, CHEM, MARCH)
+    assert close(chem["direct_co2_t"], direct) and close(chem["indirect_electricity_co2_t"], indirect)
+    assert close(chem["total_co2_t"], direct + indirect) and not chem["factor_missing"]
+    assert (float(chem["grid_factor_t_per_mwh"]), chem["grid_factor_data_year"], chem["grid_factor_series"]) == (
+        GRID_2022,
+        2022,
+        "mee_nbs_national",
+    )
+    # carbon intensity per 10^4 yuan of value added (40,000 × 10^4 yuan in March)
+    assert close(chem["co2_t_per_10k_yuan_value_added"], (direct + indirect) / 40_000)  # 0.797 t
+    # dual-control indicators: 综合能耗 net of raw-material use (the 1,500 t/d of feed coal at 714.3 kgce/t);
+    # no non-fossil energy kind is used, so net of non-fossil = 综合能耗
+    comprehensive = N * (300 * 750.0 + 1_500 * RAW_COAL + 800_000 * ELECTRICITY) / 1000  # 43,237.87 tce
+    assert close(chem["tce_net_of_raw_material"], comprehensive - N * 1_500 * RAW_COAL / 1000)  # 10,022.92
+    assert close(chem["tce_net_of_non_fossil"], comprehensive)
+    assert close(
+        chem["tce_net_of_raw_material_per_10k_yuan_value_added"], (comprehensive - N * 1_500 * RAW_COAL / 1000) / 40_000
+    )
+
+    # STEEL, March: purchased coke, coal and natural gas burned, purchased electricity; the blast-furnace and
+    # converter gas and the steam it recovers add nothing (their carbon came in with the coke and coal)
+    steel_direct = (
+        N
+        * GJ_PER_TCE
+        / 1000
+        * (
+            3_220 * COKE * CO2_PER_GJ["coke"]
+            + 1_200 * RAW_COAL * CO2_PER_GJ["raw_coal"]
+            + 50_000 * NATURAL_GAS * CO2_PER_GJ["natural_gas"]
+        )
+    )  # 359,709.16 t
+    steel_indirect = N * 1_500_000 / 1000 * GRID_2022  # 24,951.9 t
+    steel = carbon_month(url, STEEL, MARCH)
+    assert close(steel["direct_co2_t"], steel_direct) and close(steel["indirect_electricity_co2_t"], steel_indirect)
+    by_energy = {
+        r["energy_code"]: r
+        for r in rows(
+            url,
+            "select * from marts.fct_enterprise_energy_co2_monthly where enterprise_id = %s and month = %s",
+            STEEL,
+            MARCH,
+        )
+    }
+    for recovered in ("blast_furnace_gas", "converter_gas", "steam"):
+        assert float(by_energy[recovered]["co2_t"]) == 0, recovered
+    assert close(steel["co2_t_per_10k_yuan_value_added"], (steel_direct + steel_indirect) / 150_000)
+
+    # POWER: net purchase of electricity is negative (21 GWh/d generated, 20.5 GWh/d supplied, 50 MWh/d bought):
+    # the guideline's 净购入 deducts what it supplies
+    power = carbon_month(url, POWER, MARCH)
+    assert close(power["indirect_electricity_co2_t"], N * (50_000 - 20_500_000) / 1000 * GRID_2022)
+
+    # region and industry roll-ups are the sums of their enterprises
+    [hebei] = rows(
+        url, "select * from marts.fct_region_carbon_monthly where region_code = %s and month = %s", HEBEI, MARCH
+    )
+    sinter = carbon_month(url, SINTER_PLANT, MARCH)
+    assert close(hebei["total_co2_t"], float(steel["total_co2_t"]) + float(sinter["total_co2_t"]))
+    assert hebei["enterprises_reporting"] == 2 and hebei["enterprises_factor_missing"] == 0
+    # value added only from the steel works: the region's intensity is over the enterprises that report it
+    assert close(hebei["co2_t_per_10k_yuan_value_added"], float(steel["total_co2_t"]) / 150_000)
+    [chem_industry] = rows(
+        url,
+        "select * from marts.fct_region_industry_carbon_monthly where region_code = %s and industry_code = %s "
+        "and month = %s",
+        ZHEJIANG,
+        "C26",
+        MARCH,
+    )
+    assert close(
+        chem_industry["total_co2_t"], float(chem["total_co2_t"]) + float(carbon_month(url, CHLOR, MARCH)["total_co2_t"])
+    )
+
+
+def _rebuild_co2_in(conn, url: str) -> None:
+    """Rebuild the two enterprise carbon marts inside the caller's transaction from their compiled SQL (the
+    SQL dbt built them with), so a factor-seed change is seen as a rebuild would see it, and rolled back."""
+    compiled = warehouse_target_path(url) / "compiled" / "iem" / "models" / "marts" / "carbon"
+    for model in ("fct_enterprise_energy_co2_monthly", "fct_enterprise_carbon_monthly"):
+        sql = (compiled / f"{model}.sql").read_text(encoding="utf-8")
+        conn.execute(f"delete from marts.{model}")
+        conn.execute(f"insert into marts.{model} {sql}")
+
+
+def test_a_new_grid_factor_year_changes_only_the_months_it_covers_and_a_month_without_one_is_missing(warehouse):
+    url = warehouse["url"]
+    mwh = N * 1_500_000 / 1000  # the steel works' purchased electricity, March and July alike
+    before = {m: carbon_month(url, STEEL, m) for m in (MARCH, JULY)}
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        try:
+            # a (hypothetical) 2026 factor published: the 2022 row now ends with June, the new row covers July on
+            conn.execute(
+                "update reference.emission_factors set valid_to = '2026-06-30' "
+                "where series = 'mee_nbs_national' and data_year = 2022"
+            )
+            conn.execute(
+                "insert into reference.emission_factors (series, energy_code, emission_scope, data_year, valid_from, "
+                "valid_to, co2_factor, co2_factor_unit, activity_per_unit, activity_unit, confidence) values "
+                "('mee_nbs_national', 'electricity', 'indirect_electricity', 2026, '2026-07-01', '2026-12-31', "
+                "0.5000, 'tCO2/MWh', 0.001, 'MWh', 'U')"
+            )
+            _rebuild_co2_in(conn, url)
+            march, july = (
+                conn.execute(
+                    "select * from marts.fct_enterprise_carbon_monthly where enterprise_id = %s and month = %s",
+                    (STEEL, m),
+                ).fetchone()
+                for m in (MARCH, JULY)
+            )
+            assert march == before[MARCH]  # March is not covered by the new row: every figure unchanged
+            assert close(july["indirect_electricity_co2_t"], mwh * 0.5000) and july["grid_factor_data_year"] == 2026
+            assert july["direct_co2_t"] == before[JULY]["direct_co2_t"]  # the fuels' factors did not move
+
+            # no row covers July any more: its electricity CO2 and total are missing, never zero
+            conn.execute("delete from reference.emission_factors where data_year = 2026")
+            _rebuild_co2_in(conn, url)
+            july = conn.execute(
+                "select * from marts.fct_enterprise_carbon_monthly where enterprise_id = %s and month = %s",
+                (STEEL, JULY),
+            ).fetchone()
+            assert july["factor_missing"] and july["factor_missing_energy_codes"] == "electricity"
+            assert july["indirect_electricity_co2_t"] is None and july["total_co2_t"] is None
+            assert july["direct_co2_t"] == before[JULY]["direct_co2_t"]
+        finally:
+            conn.rollback()
+    assert carbon_month(url, STEEL, JULY) == before[JULY]  # rolled back: the warehouse as built

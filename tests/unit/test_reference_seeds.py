@@ -180,3 +180,58 @@ def test_meter_usage_is_one_of_the_205_1_purposes_and_produced_energy_is_never_a
         "usage secondary_output/recovered measures energy produced inside the boundary: direction must be in",
     )
     assert reasons[6][0] == "usage" and reasons[6][1].startswith("not one of industrial_production, raw_material")
+
+
+def test_every_emission_factor_cites_source_edition_clause_and_confidence_and_unverified_ones_say_so():
+    energy = {r["energy_code"]: r for r in read_seed("energy_types")}
+    factors = read_seed("emission_factors")
+    for r in factors:
+        key = (r["series"], r["energy_code"], r["valid_from"])
+        assert r["source"] and r["edition"] and r["clause"] and r["confidence"] in CONFIDENCE, key
+        assert r["energy_code"] in energy, key
+        if r["confidence"] == "U":
+            assert any(w in r["note"] for w in ("not verified", "not read", "platform choice")), key
+        if r["emission_scope"] == "direct_combustion":
+            # 化石燃料燃烧: carbon content per unit heat × oxidation rate × 44/12, on the fuel's energy content
+            assert float(r["carbon_content_tc_per_tj"]) > 0 and 0 < float(r["oxidation_rate"]) <= 1, key
+            assert not r["co2_factor"] and not r["activity_per_unit"], key
+        else:
+            assert float(r["co2_factor"]) > 0 and float(r["activity_per_unit"]) > 0, key
+    # every fuel of the warehouse has a combustion factor; purchased electricity, heat and steam are indirect
+    direct = {r["energy_code"] for r in factors if r["emission_scope"] == "direct_combustion"}
+    assert direct == {code for code, r in energy.items() if r["is_fuel"] == "true"}
+    assert {r["energy_code"] for r in factors if r["emission_scope"] != "direct_combustion"} == {
+        "electricity",
+        "heat",
+        "steam",
+    }
+    # the transcribed raw-coal row reproduces its printed 1.9003 kgCO2/kg at 20,908 kJ/kg
+    [coal] = [r for r in factors if r["energy_code"] == "raw_coal"]
+    assert (
+        round(20.908 * float(coal["carbon_content_tc_per_tj"]) / 1000 * float(coal["oxidation_rate"]) * 44 / 12, 4)
+        == 1.9003
+    )
+
+
+def test_grid_factors_are_dated_by_data_year_in_series_that_never_overlap_or_mix():
+    rows = [r for r in read_seed("emission_factors") if r["energy_code"] == "electricity"]
+    by_series: dict[str, list] = {}
+    for r in rows:
+        assert r["valid_to"] and r["data_year"], r  # every grid row is closed and says the year it measures
+        start, end = date.fromisoformat(r["valid_from"]), date.fromisoformat(r["valid_to"])
+        assert start == date(int(r["data_year"]), 1, 1) and end >= start  # applied from its own data year
+        by_series.setdefault(r["series"], []).append((start, end, r))
+    for spans in by_series.values():
+        spans.sort(key=lambda s: s[0])
+        for (_, end, _), (start, _, _) in pairwise(spans):
+            assert end < start  # one factor per month and series
+    values = {
+        s: {int(r["data_year"]): (r["co2_factor"], r["confidence"]) for _, _, r in v} for s, v in by_series.items()
+    }
+    # MEE-NBS national averages (docs/emission-factors-source-check.md): 2021 0.5568, 2022 0.5366 (S);
+    # the carbon-market reporting factors 0.5810 / 0.5703 are another series (U), never in this one
+    assert values["mee_nbs_national"] == {2021: ("0.5568", "S"), 2022: ("0.5366", "S")}
+    assert values["ets_reporting_grid"] == {2022: ("0.5810", "U"), 2023: ("0.5703", "U")}
+    # one activity unit per energy type, whatever the series or year
+    per_unit = {(r["energy_code"], r["activity_per_unit"], r["activity_unit"]) for r in read_seed("emission_factors")}
+    assert len(per_unit) == len({code for code, _, _ in per_unit})
