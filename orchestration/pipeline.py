@@ -82,7 +82,8 @@ def prepare_dagster_home(home: Path):
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
     if not settings.exists():
-        settings.write_text(INSTANCE_SETTINGS.read_text(encoding="utf-8"), encoding="utf-8")
+        template = INSTANCE_SETTINGS.read_text(encoding="utf-8")
+        settings.write_text(template.replace("base_dir: HOME/", f"base_dir: {home.resolve()}/"), encoding="utf-8")
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
