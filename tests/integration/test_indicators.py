@@ -539,6 +539,10 @@ def test_a_statement_whose_stock_does_not_close_is_a_finding_and_one_that_closes
     assert evidence["energy_code"] == "raw_coal" and float(evidence["residual"]) == 450
     # the 205-1 row of LEAKY's coal carries the finding too
     assert form_205_1(url, LEAKY, MARCH)["01"]["balance_closes"] is False
+    # and the quality gate's GX warning (same threshold, read from dim_quality_rule) names LEAKY in the export
+    document = json.loads((warehouse["outbox"] / "2026-03" / ZHEJIANG / "enterprises.json").read_text(encoding="utf-8"))
+    warnings = {e["enterprise_id"]: e["quality_warnings"] for e in document["enterprises"]}
+    assert "energy_balance_closes" in warnings[LEAKY] and "energy_balance_closes" not in warnings[AMMONIA]
 
 
 def test_a_bad_inventories_row_is_rejected_naming_file_row_field_and_reason(warehouse):
