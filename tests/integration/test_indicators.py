@@ -4,7 +4,8 @@ One small contract v1.1 feed (indicator_fixtures.py) is loaded, built by dbt and
 module. Every expected figure below is computed by hand from the fixtures' daily values, with the
 rule it follows: GB/T 2589-2020 (综合能耗, boundaries, 当量值/等价值, working media), the energy statistics
 forms 205-1/205-2/205-3 (purposes, conversion output and recovery, stocks and purchases, the energy
-balance), and the limit standard in force that month (GB 16780-2021, GB 21256-2013/-2025, GB 21258-2024, GB 29436-2023)."""
+balance), and the limit standard in force that month (GB 16780-2021, GB 21256-2013/-2025, GB 21258-2024,
+GB 29436-2023)."""
 
 from __future__ import annotations
 
@@ -432,7 +433,10 @@ def form_205_1(url: str, enterprise: str, month: date) -> dict[str, dict]:
     return {
         r["nbs_code"]: r
         for r in rows(
-            url, "select * from marts.fct_energy_205_1_monthly where enterprise_id = %s and month = %s", enterprise, month
+            url,
+            "select * from marts.fct_energy_205_1_monthly where enterprise_id = %s and month = %s",
+            enterprise,
+            month,
         )
     }
 
@@ -443,11 +447,22 @@ def test_205_1_of_a_coal_fired_ammonia_works_every_cell_by_hand(warehouse):
     assert sorted(form) == ["01", "21", "32", "33", "40"]  # 原煤, 柴油, 热力 (its steam), 电力, 能源合计
     steam_gj = 150 * N * STEAM_GJ_PER_T  # 4,650 t → 17,497.95 百万千焦
     steam_tce = 150 * N * STEAM / 1000  # 597.99 tce
-    columns = (
-        "statistical_unit opening_stock purchased_quantity purchased_value_1k_yuan consumption_total "
-        "consumption_industrial consumption_raw_material consumption_non_industrial consumption_transport "
-        "closing_stock supplied_to_others coefficient_used reference_coefficient tce_equivalent"
-    ).split()
+    columns = [
+        "statistical_unit",
+        "opening_stock",
+        "purchased_quantity",
+        "purchased_value_1k_yuan",
+        "consumption_total",
+        "consumption_industrial",
+        "consumption_raw_material",
+        "consumption_non_industrial",
+        "consumption_transport",
+        "closing_stock",
+        "supplied_to_others",
+        "coefficient_used",
+        "reference_coefficient",
+        "tce_equivalent",
+    ]
     expected = {
         # 原煤 t: statement in 万吨 (0.5 + 0.9 − 0.47) → 5,000 + 9,000 − 4,700; metered 100 + 200 t/d × 31 =
         # 9,300 t, of which 6,200 t raw material (COAL-FEED); 0.7143 tce/t → 6,642.99 tce
@@ -456,7 +471,22 @@ def test_205_1_of_a_coal_fired_ammonia_works_every_cell_by_hand(warehouse):
         "21": ("t", 10, 60, 420, 62, 62, 0, 0, 62, 8, 0, 1.4571, 1.4571, 62 * 1.4571),
         # 热力 百万千焦: steam 150 t/d × 31 × 3.763; its tce at the steam coefficient 128.6 kgce/t, so the
         # coefficient used is 597.99 ÷ 17,497.95 = 0.034175 tce/百万千焦 beside the reference 0.03412
-        "32": ("百万千焦", 0, steam_gj, 930, steam_gj, steam_gj, 0, 0, None, 0, 0, steam_tce / steam_gj, 0.03412, steam_tce),
+        "32": (
+            "百万千焦",
+            0,
+            steam_gj,
+            930,
+            steam_gj,
+            steam_gj,
+            0,
+            0,
+            None,
+            0,
+            0,
+            steam_tce / steam_gj,
+            0.03412,
+            steam_tce,
+        ),
         # 电力 万kWh: bought 961 (statement); metered in (300,000 + 10,000) × 31 = 961, supplied 20,000 × 31 =
         # 62 → consumption 899, of which non-industrial (dormitories) 31 and industrial 899 − 31 = 868;
         # 1.229 tce/万kWh → 1,104.871 tce
@@ -518,8 +548,7 @@ def test_a_statement_whose_stock_does_not_close_is_a_finding_and_one_that_closes
     assert float(rule["threshold"]) == 0.02
 
     scorecard = {
-        r["enterprise_id"]: r
-        for r in rows(url, "select * from marts.rpt_quality_scorecard where month = %s", MARCH)
+        r["enterprise_id"]: r for r in rows(url, "select * from marts.rpt_quality_scorecard where month = %s", MARCH)
     }
     leaky, ammonia = scorecard[LEAKY], scorecard[AMMONIA]
     assert (leaky["energy_balance_statements"], leaky["energy_balance_breaches"]) == (2, 1)

@@ -98,7 +98,10 @@ select
     opening_stock + purchased_quantity + produced_quantity as balance_available,
     opening_stock + purchased_quantity + produced_quantity - consumption_quantity - supplied_quantity - closing_stock
         as balance_residual,
-    abs(opening_stock + purchased_quantity + produced_quantity - consumption_quantity - supplied_quantity - closing_stock)
+    abs(
+        opening_stock + purchased_quantity + produced_quantity - consumption_quantity - supplied_quantity
+        - closing_stock
+    )
     <= {{ var('energy_balance_tolerance') }} * (opening_stock + purchased_quantity + produced_quantity)
         as balance_closes,
     reported_consumption,

@@ -49,9 +49,12 @@ select
     closing_stock::numeric as closing_stock,
     supplied_to_others::numeric as supplied_to_others,
     produced_inside::numeric as produced_inside,
-    (case when nbs_code = '40' then null else
-        coalesce(tce_equivalent / nullif(consumption_total, 0), reference_coefficient) end)::numeric
-        as coefficient_used,
+    (
+        case
+            when nbs_code <> '40'
+                then coalesce(tce_equivalent / nullif(consumption_total, 0), reference_coefficient)
+        end
+    )::numeric as coefficient_used,
     reference_coefficient::numeric as reference_coefficient,
     tce_equivalent::numeric as tce_equivalent
 from summed
