@@ -343,6 +343,21 @@ def checks(month_filter: str, thresholds: Thresholds) -> list[Check]:
             ),
         ),
         Check(
+            "energy_balance_closes",
+            "marts",
+            "warning",
+            f"per enterprise, energy type and month with a 205-1 statement: opening + purchases + produced − "
+            f"consumption − supplied − closing within {thresholds.energy_balance:.0%} of what was available",
+            query="select e.region_code, b.enterprise_id, b.month, b.energy_code, "
+            "case when b.balance_available > 0 then abs(b.balance_residual) / b.balance_available "
+            "when b.balance_residual = 0 then 0 else 1e9 end as balance_residual_share "
+            "from intermediate.int_energy_balance_monthly b join marts.dim_enterprise e using (enterprise_id) "
+            f"where b.has_statement {mf.replace('month', 'b.month')}",
+            region_column="region_code",
+            index_columns=("enterprise_id", "month", "energy_code"),
+            expectations=(_between("balance_residual_share", 0, thresholds.energy_balance),),
+        ),
+        Check(
             "timeliness_90",
             "marts",
             "warning",

@@ -20,6 +20,7 @@ RULE_VARS = {
     "totals_consistency": "totals_tolerance",
     "timeliness": "timeliness_threshold",
     "max_estimate_gap": "max_estimate_gap_intervals",
+    "energy_balance": "energy_balance_tolerance",
 }
 
 
@@ -29,6 +30,7 @@ class Thresholds:
     totals_consistency: float  # |platform ÷ enterprise-reported − 1| <= this
     timeliness: float  # share of readings sent within 1 h >= this
     max_estimate_gap: int  # gaps up to this many intervals are estimated
+    energy_balance: float  # 205-1 stock balance residual <= this share of what was available
 
 
 @cache
@@ -54,4 +56,5 @@ def _thresholds(values: dict) -> Thresholds:
         totals_consistency=float(values["totals_consistency"]),
         timeliness=float(values["timeliness"]),
         max_estimate_gap=int(values["max_estimate_gap"]),
+        energy_balance=float(values["energy_balance"]),
     )

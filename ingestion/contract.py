@@ -1,5 +1,7 @@
-"""Feed contract (v1.1, backward compatible with v1): the JSON Schema files are the single source of every
-field rule. Every published version stays in `contract/<version>/`; the loader validates with the latest.
+"""Feed contract (v1.2, backward compatible with v1 and v1.1): the JSON Schema files are the single source of
+every field rule. Every published version stays in `contract/<version>/`; the loader validates with the
+latest. v1.2 adds one entity, `inventories` (the 205-1 stocks and purchases per energy type and month);
+every v1 and v1.1 file loads unchanged.
 
 The vectorised validator (ingestion.validate) compiles these schemas into column expressions;
 `jsonschema` validates single objects (onboarding, tests, HTTP samples) against the same files.
@@ -14,9 +16,11 @@ from functools import cache
 from importlib import resources
 from pathlib import PurePath
 
-CONTRACT_VERSION = "1.1"
-PUBLISHED_VERSIONS = ("1", "1.1")
-ENTITIES = ("enterprises", "meters", "readings", "totals", "production", "economics")
+CONTRACT_VERSION = "1.2"
+PUBLISHED_VERSIONS = ("1", "1.1", "1.2")
+ENTITIES = ("enterprises", "meters", "readings", "totals", "production", "economics", "inventories")
+# the entities each published version defines (a later version only adds)
+VERSION_ENTITIES = {"1": ENTITIES[:6], "1.1": ENTITIES[:6], "1.2": ENTITIES}
 REGISTRIES = ("enterprises", "meters")
 # Registries load before the facts that refer to them, whatever the file names.
 LOAD_ORDER = {name: i for i, name in enumerate(ENTITIES)}

@@ -401,7 +401,7 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
                 "before its period ends",
             )
         )
-    if ent.name in ("readings", "totals", "production", "economics"):
+    if ent.name in ("readings", "totals", "production", "economics", "inventories"):
         tol = timedelta(minutes=ref.limits.get("future_tolerance_minutes", 15))
         latest = ctx.now + tol
         if "period_end" in names:
@@ -427,6 +427,18 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
                 "period_start",
                 pl.col(dt_col("period_start")) >= pl.col(dt_col("period_end")),
                 "period_start is not before period_end",
+            )
+        )
+    if ent.name == "inventories":
+        # contract v1.2: the month is a calendar month the platform can place (the door's year bounds)
+        y0, y1 = int(ref.limits.get("earliest_year", 1900)), int(ref.limits.get("latest_year", 2199))
+        year = pl.col("month").str.slice(0, 4).cast(pl.Int32, strict=False)
+        checks.append(("month", (year < y0) | (year > y1), f"year outside {y0}–{y1}"))
+        checks.append(
+            (
+                "month",
+                pl.col("month") > pl.lit(f"{ctx.now:%Y-%m}"),
+                f"month is after the platform's clock ({ctx.now:%Y-%m}): a monthly statement cannot be sent in advance",
             )
         )
     if ent.name == "production":

@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS audit.ingest_batches (
     batch_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     source          text        NOT NULL,          -- 'file', 'http' or 'push' (access-end protocol)
     source_name     text        NOT NULL,          -- relative file path or endpoint name
-    entity          text        NOT NULL,          -- enterprises | meters | readings | totals | production | economics
+    entity          text        NOT NULL,          -- enterprises | meters | readings | totals | production | economics | inventories
     content_sha256  text        NOT NULL,
     size_bytes      bigint      NOT NULL,
     owner_enterprise_id text,                      -- set when the file/endpoint belongs to one enterprise
@@ -195,5 +195,21 @@ CREATE TABLE IF NOT EXISTS raw.economics (
     month             text    NOT NULL,
     gross_output_10k_yuan numeric,
     value_added_10k_yuan  numeric,
+    sent_at           timestamptz NOT NULL
+);
+
+-- contract v1.2: the enterprise's monthly 205-1 statement of stocks and purchases per energy type
+CREATE TABLE IF NOT EXISTS raw.inventories (
+    batch_id          bigint  NOT NULL,
+    row_number        integer NOT NULL,
+    enterprise_id     text    NOT NULL,
+    energy_code       text    NOT NULL,
+    month             text    NOT NULL,
+    unit              text    NOT NULL,
+    opening_stock     numeric NOT NULL,
+    purchased_quantity numeric NOT NULL,
+    purchased_value_1k_yuan numeric,
+    closing_stock     numeric NOT NULL,
+    transport_quantity numeric,
     sent_at           timestamptz NOT NULL
 );

@@ -79,6 +79,9 @@ create table marts.fct_unit_product_energy_monthly (enterprise_id text, month da
     is_possible_breach boolean, limit_status text);
 create table marts.rpt_quality_scorecard (enterprise_id text, month date, completeness numeric, timeliness numeric,
     validity numeric, estimated_share numeric, calibration_ok boolean, totals_consistency numeric);
+-- the 205-1 energy balance the gate's warning reads: no enterprise of this warehouse sends a statement
+create table intermediate.int_energy_balance_monthly (enterprise_id text, month date, energy_code text,
+    has_statement boolean, balance_available numeric, balance_residual numeric);
 """
 
 

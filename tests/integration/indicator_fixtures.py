@@ -15,6 +15,12 @@ figure by hand from the daily values below.
 - CHEM: a coal-to-methanol plant: coal burned (with a measured heating value: a meter override) and
   coal used as raw material (用作原料); a non-industrial meter (dormitories).
 - Value added (economics) for CHEM in March and STEEL in March and July; the others report none.
+- AMMONIA: a coal-fired ammonia works for the 205-1 golden form (contract v1.2 inventories): boiler coal and
+  coal as raw material drawn from a coal stock, electricity bought (part of it supplied to a neighbouring
+  works, part used in dormitories), steam bought in t (205-1 books it under 热力 in 百万千焦), diesel for its
+  trucks drawn from a stock; its statement of March closes.
+- LEAKY: a small works whose coal stock does not close in March (the statement misses 450 t), while its
+  electricity closes within the tolerance; it also reports a monthly coal total the meters do not bear out.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ CHEM = credit_code("91330600MA2CHM001")
 # two more: several products without process meters, and a process product reported alone
 CHLOR = credit_code("91330600MA2CHL002")
 SINTER_PLANT = credit_code("91130100MA0GTL003")
+AMMONIA = credit_code("91330600MA2NH3001")
+LEAKY = credit_code("91330600MA2LKY002")
 HEBEI, ZHEJIANG = "130000", "330000"
 
 MARCH, JULY = date(2026, 3, 1), date(2026, 7, 1)
@@ -52,6 +60,8 @@ ENTERPRISES = [
     (CHEM, "浙江某煤制甲醇厂", "330600", "C2614"),
     (CHLOR, "浙江某氯碱化工厂", "330600", "C2612"),
     (SINTER_PLANT, "河北某烧结厂", "130100", "C3110"),
+    (AMMONIA, "浙江某煤制合成氨厂", "330600", "C2621"),
+    (LEAKY, "浙江某小型机械厂", "330600", "C3311"),
 ]
 
 # enterprise → [(meter_id, energy_code, unit, direction, scope, usage, coefficient_kgce, daily value)]
@@ -107,6 +117,19 @@ SINTER_PLANT_METERS = [
     ("COKE-01", "coke", "t", "in", "boundary", "", "", 200),
     ("EL-01", "electricity", "kWh", "in", "boundary", "", "", 150_000),
 ]
+AMMONIA_METERS = [
+    ("COAL-BOIL", "raw_coal", "t", "in", "boundary", "industrial_production", "", 100),
+    ("COAL-FEED", "raw_coal", "t", "in", "boundary", "raw_material", "", 200),
+    ("EL-01", "electricity", "kWh", "in", "boundary", "", "", 300_000),
+    ("EL-DORM", "electricity", "kWh", "in", "boundary", "non_industrial", "", 10_000),
+    ("EL-OUT", "electricity", "kWh", "out", "boundary", "", "", 20_000),  # supplied to a neighbouring works
+    ("STEAM-01", "steam", "t", "in", "boundary", "", "", 150),
+    ("DSL-01", "diesel", "t", "in", "boundary", "", "", 2),  # the works' trucks
+]
+LEAKY_METERS = [
+    ("COAL-01", "raw_coal", "t", "in", "boundary", "", "", 50),
+    ("EL-01", "electricity", "kWh", "in", "boundary", "", "", 10_000),
+]
 METERS = {
     CEMENT: CEMENT_METERS,
     CEMENT_WAN: CEMENT_METERS,
@@ -115,6 +138,8 @@ METERS = {
     CHEM: CHEM_METERS,
     CHLOR: CHLOR_METERS,
     SINTER_PLANT: SINTER_PLANT_METERS,
+    AMMONIA: AMMONIA_METERS,
+    LEAKY: LEAKY_METERS,
 }
 MONTHS = {ent: [MARCH] for ent in METERS} | {STEEL: [MARCH, JULY]}
 
@@ -166,6 +191,25 @@ def production_rows() -> list[tuple]:
 # 工业增加值 per enterprise and month, 10^4 yuan (for the intensities per 10^4 yuan of value added)
 VALUE_ADDED = {(CHEM, MARCH): 40_000, (STEEL, MARCH): 150_000, (STEEL, JULY): 160_000}
 
+# contract v1.2 inventories: (enterprise, energy, month, unit, opening, purchased, value 千元, closing, transport)
+INVENTORIES = [
+    # coal in 万吨: 0.5 + 0.9 − 0.93 consumed (300 t/d × 31) = 0.47; bought at 800 yuan/t → 7,200 千元
+    (AMMONIA, "raw_coal", "2026-03", "万吨", 0.5, 0.9, 7_200, 0.47, ""),
+    # electricity in 万千瓦时, no stock: bought 961 = 899 consumed + 62 supplied; 0.6 yuan/kWh → 5,766 千元
+    (AMMONIA, "electricity", "2026-03", "万千瓦时", 0, 961, 5_766, 0, ""),
+    # steam in t, no stock: 4,650 t at 200 yuan/t → 930 千元
+    (AMMONIA, "steam", "2026-03", "t", 0, 4_650, 930, 0, ""),
+    # diesel: 10 + 60 − 62 = 8 t, all of it burned by the trucks (运输工具); 7,000 yuan/t → 420 千元
+    (AMMONIA, "diesel", "2026-03", "t", 10, 60, 420, 8, 62),
+    # coal: 1,000 + 2,000 − 1,550 consumed = 1,450, but the statement says 1,000 (450 t unaccounted for)
+    (LEAKY, "raw_coal", "2026-03", "t", 1_000, 2_000, "", 1_000, ""),
+    # electricity: 315,000 bought, 310,000 metered: residual 5,000 = 1.6 % of 315,000, within the 2 %
+    (LEAKY, "electricity", "2026-03", "kWh", 0, 315_000, "", 0, ""),
+    # a coal stock in kWh: rejected at the door (file, row 8, field unit, reason)
+    (LEAKY, "raw_coal", "2026-02", "kWh", 1, 2, "", 1, ""),
+]
+# LEAKY's own monthly total of coal (totals, monthly grain): 2,000 t against 1,550 t metered
+LEAKY_COAL_TOTAL = 2_000
 
 BAD_METER = (STEEL, "LDG-OUT", "converter_gas", "m3", "out", "converter", "recovered")
 
@@ -207,4 +251,17 @@ def write_indicator_feed(root: Path) -> Path:
         nxt = (month + timedelta(days=32)).replace(day=1)
         economics += f"{ent},{month:%Y-%m},{value},{_ts(nxt + timedelta(days=4))}\n"
     (root / "economics_2026.csv").write_text(economics, encoding="utf-8")
+    inventories = (
+        "enterprise_id,energy_code,month,unit,opening_stock,purchased_quantity,purchased_value_1k_yuan,"
+        "closing_stock,transport_quantity,sent_at\n"
+    )
+    for ent, energy, month, unit, opening, purchased, value, closing, transport in INVENTORIES:
+        sent = "2026-04-03T09:00:00+08:00"
+        inventories += f"{ent},{energy},{month},{unit},{opening},{purchased},{value},{closing},{transport},{sent}\n"
+    (root / "inventories_2026-03.csv").write_text(inventories, encoding="utf-8")
+    (root / "totals_2026-03.csv").write_text(
+        "enterprise_id,energy_code,period_start,period_end,value,unit,sent_at\n"
+        f"{LEAKY},raw_coal,{_ts(MARCH)},{_ts(date(2026, 4, 1))},{LEAKY_COAL_TOTAL},t,2026-04-02T09:00:00+08:00\n",
+        encoding="utf-8",
+    )
     return root

@@ -1,12 +1,12 @@
 """The indicator system by the statistics rules, on hand-computed fixture enterprises.
 
-One small contract v1.1 feed (indicator_fixtures.py) is loaded, built by dbt and exported once for the
-module. Every expected figure below is computed by hand from the fixtures' daily values, with the
+One small contract v1.1 feed with v1.2 inventories (indicator_fixtures.py) is loaded, built by dbt and
+exported once for the module. Every expected figure below is computed by hand from the fixtures' daily values, with the
 rule it follows: GB/T 2589-2020 (综合能耗, boundaries, 当量值/等价值, working media), the energy statistics
-forms 205-1/205-2 (purposes, conversion output and recovery), and the limit standard in force that
-month (GB 16780-2021, GB 21256-2013/-2025, GB 21258-2024, GB 29436-2023), and energy-related CO2 by the
-factors of seed emission_factors (fuel burned × carbon content per unit heat × oxidation × 44/12; net
-purchased electricity × the grid factor covering the month)."""
+forms 205-1/205-2/205-3 (purposes, conversion output and recovery, stocks and purchases, the energy
+balance), the limit standard in force that month (GB 16780-2021, GB 21256-2013/-2025, GB 21258-2024,
+GB 29436-2023), and energy-related CO2 by the factors of seed emission_factors (fuel burned × carbon content
+per unit heat × oxidation × 44/12; net purchased electricity × the grid factor covering the month)."""
 
 from __future__ import annotations
 
@@ -23,12 +23,14 @@ from psycopg.rows import dict_row
 
 sys.path.insert(0, str(Path(__file__).parent))
 from indicator_fixtures import (
+    AMMONIA,
     CEMENT,
     CEMENT_WAN,
     CHEM,
     CHLOR,
     HEBEI,
     JULY,
+    LEAKY,
     MARCH,
     POWER,
     SINTER_PLANT,
@@ -426,9 +428,10 @@ def test_export_coefficient_times_quantity_is_tce_on_every_row_overrides_include
             steel = next(e for e in document["enterprises"] if e["enterprise_id"] == STEEL)
             statuses = {p["product_code"]: p["limit_status"] for p in steel["products"]}
             assert statuses["sinter"] == "edition_values_unknown" and statuses["crude_steel"] == "no_standard_in_force"
-    # 18 energy rows (Hebei: 7 of the steel works incl. its recovered-only gases, 2 of the sinter plant;
-    # Zhejiang: 2 + 2 cement, 2 power, 2 methanol, 1 chlor-alkali), each in the JSON and the CSV
-    assert checked == 2 * 18
+    # 24 energy rows (Hebei: 7 of the steel works incl. its recovered-only gases, 2 of the sinter plant;
+    # Zhejiang: 2 + 2 cement, 2 power, 2 methanol, 1 chlor-alkali, 4 ammonia (coal, electricity, steam,
+    # diesel), 2 of the works whose coal stock does not close), each in the JSON and the CSV
+    assert checked == 2 * 24
 
 
 # ------------------------------------------------------------------------------------------ carbon
@@ -579,3 +582,222 @@ def test_a_new_grid_factor_year_changes_only_the_months_it_covers_and_a_month_wi
         finally:
             conn.rollback()
     assert carbon_month(url, STEEL, JULY) == before[JULY]  # rolled back: the warehouse as built
+
+
+# ------------------------------------------------------------------- statistics forms 205-1 and 205-3
+
+DIESEL = 1457.1  # GB/T 2589 Appendix A, kgce/t (seed energy_types)
+STEAM_GJ_PER_T = 3.763  # 蒸汽(低压) 3,763 MJ/t: t → 百万千焦 (seed nbs_205_1_energy_map, U)
+
+
+def form_205_1(url: str, enterprise: str, month: date) -> dict[str, dict]:
+    return {
+        r["nbs_code"]: r
+        for r in rows(
+            url,
+            "select * from marts.fct_energy_205_1_monthly where enterprise_id = %s and month = %s",
+            enterprise,
+            month,
+        )
+    }
+
+
+def test_205_1_of_a_coal_fired_ammonia_works_every_cell_by_hand(warehouse):
+    url = warehouse["url"]
+    form = form_205_1(url, AMMONIA, MARCH)
+    assert sorted(form) == ["01", "21", "32", "33", "40"]  # 原煤, 柴油, 热力 (its steam), 电力, 能源合计
+    steam_gj = 150 * N * STEAM_GJ_PER_T  # 4,650 t → 17,497.95 百万千焦
+    steam_tce = 150 * N * STEAM / 1000  # 597.99 tce
+    columns = [
+        "statistical_unit",
+        "opening_stock",
+        "purchased_quantity",
+        "purchased_value_1k_yuan",
+        "consumption_total",
+        "consumption_industrial",
+        "consumption_raw_material",
+        "consumption_non_industrial",
+        "consumption_transport",
+        "closing_stock",
+        "supplied_to_others",
+        "coefficient_used",
+        "reference_coefficient",
+        "tce_equivalent",
+    ]
+    expected = {
+        # 原煤 t: statement in 万吨 (0.5 + 0.9 − 0.47) → 5,000 + 9,000 − 4,700; metered 100 + 200 t/d × 31 =
+        # 9,300 t, of which 6,200 t raw material (COAL-FEED); 0.7143 tce/t → 6,642.99 tce
+        "01": ("t", 5_000, 9_000, 7_200, 9_300, 9_300, 6_200, 0, None, 4_700, 0, 0.7143, 0.7143, 9_300 * 0.7143),
+        # 柴油 t: 10 + 60 − 62 (2 t/d × 31) = 8; all 62 t burned by the trucks (运输工具, from the statement)
+        "21": ("t", 10, 60, 420, 62, 62, 0, 0, 62, 8, 0, 1.4571, 1.4571, 62 * 1.4571),
+        # 热力 百万千焦: steam 150 t/d × 31 × 3.763; its tce at the steam coefficient 128.6 kgce/t, so the
+        # coefficient used is 597.99 ÷ 17,497.95 = 0.034175 tce/百万千焦 beside the reference 0.03412
+        "32": (
+            "百万千焦",
+            0,
+            steam_gj,
+            930,
+            steam_gj,
+            steam_gj,
+            0,
+            0,
+            None,
+            0,
+            0,
+            steam_tce / steam_gj,
+            0.03412,
+            steam_tce,
+        ),
+        # 电力 万kWh: bought 961 (statement); metered in (300,000 + 10,000) × 31 = 961, supplied 20,000 × 31 =
+        # 62 → consumption 899, of which non-industrial (dormitories) 31 and industrial 899 − 31 = 868;
+        # 1.229 tce/万kWh → 1,104.871 tce
+        "33": ("万kWh", 0, 961, 5_766, 899, 868, 0, 31, None, 0, 62, 1.229, 1.229, 899 * 1.229),
+        # 能源合计 tce: each column Σ row × its coefficient used; value Σ 千元
+        "40": (
+            "tce",
+            5_000 * 0.7143 + 10 * 1.4571,  # 3,586.071
+            9_000 * 0.7143 + 60 * 1.4571 + steam_tce + 961 * 1.229,  # 8,295.185
+            7_200 + 420 + 930 + 5_766,  # 14,316 千元
+            9_300 * 0.7143 + 62 * 1.4571 + steam_tce + 899 * 1.229,  # 8,436.1912
+            9_300 * 0.7143 + 62 * 1.4571 + steam_tce + 868 * 1.229,  # 8,398.0922
+            6_200 * 0.7143,  # 4,428.66
+            31 * 1.229,  # 38.099
+            62 * 1.4571,  # 90.3402: only diesel has a transport share
+            4_700 * 0.7143 + 8 * 1.4571,  # 3,368.8668
+            62 * 1.229,  # 76.198
+            None,
+            None,
+            9_300 * 0.7143 + 62 * 1.4571 + steam_tce + 899 * 1.229,
+        ),
+    }
+    for code, values in expected.items():
+        row = form[code]
+        for column, value in zip(columns, values):
+            if value is None or isinstance(value, str):
+                assert row[column] == value, (code, column, row[column])
+            else:
+                assert close(row[column], value), (code, column, row[column], value)
+        assert row["has_statement"] is True and row["balance_closes"] is True, code
+    assert form["32"]["energy_codes"] == "steam" and form["33"]["energy_name_zh"] == "电力"
+    # the 205-1 industrial total is the GB/T 2589 综合能耗 of the works (non-industrial left out, supplied
+    # electricity deducted): coal 6,642.99 + electricity 8,680,000 kWh × 0.1229 + steam + diesel
+    assert close(enterprise_month(url, AMMONIA, MARCH)["comprehensive_tce_equivalent"], expected["40"][5])
+
+
+def test_a_statement_whose_stock_does_not_close_is_a_finding_and_one_that_closes_is_not(warehouse):
+    url = warehouse["url"]
+    balance = {
+        (r["enterprise_id"], r["energy_code"]): r
+        for r in rows(url, "select * from intermediate.int_energy_balance_monthly where month = %s", MARCH)
+    }
+    # LEAKY coal: 1,000 + 2,000 − 1,550 (50 t/d × 31) − 0 − 1,000 = 450 t unaccounted for; 450 ÷ 3,000
+    # available = 15 % > the 2 % tolerance (var energy_balance_tolerance, published in dim_quality_rule)
+    coal = balance[(LEAKY, "raw_coal")]
+    assert close(coal["balance_residual"], 450) and coal["balance_closes"] is False
+    # LEAKY electricity: 315,000 − 310,000 = 5,000 kWh = 1.6 % of 315,000: within the tolerance
+    power = balance[(LEAKY, "electricity")]
+    assert close(power["balance_residual"], 5_000) and power["balance_closes"] is True
+    # the metered coal (1,550 t) against LEAKY's own monthly total (2,000 t): 1,550 ÷ 2,000 − 1 = −22.5 %
+    assert close(coal["metered_vs_reported"], -0.225) and coal["consumption_matches_report"] is False
+    # every AMMONIA statement closes exactly
+    for energy in ("raw_coal", "electricity", "steam", "diesel"):
+        assert close(balance[(AMMONIA, energy)]["balance_residual"], 0) and balance[(AMMONIA, energy)]["balance_closes"]
+    # no statement, no balance
+    assert balance[(CEMENT, "raw_coal")]["has_statement"] is False
+    assert balance[(CEMENT, "raw_coal")]["balance_closes"] is None
+    [rule] = rows(url, "select threshold from marts.dim_quality_rule where rule_id = 'energy_balance'")
+    assert float(rule["threshold"]) == 0.02
+
+    scorecard = {
+        r["enterprise_id"]: r for r in rows(url, "select * from marts.rpt_quality_scorecard where month = %s", MARCH)
+    }
+    leaky, ammonia = scorecard[LEAKY], scorecard[AMMONIA]
+    assert (leaky["energy_balance_statements"], leaky["energy_balance_breaches"]) == (2, 1)
+    assert leaky["energy_balance_breached"] == "raw_coal" and leaky["meets_energy_balance_rule"] is False
+    assert leaky["consumption_report_mismatches"] == 1
+    assert (ammonia["energy_balance_statements"], ammonia["energy_balance_breaches"]) == (4, 0)
+    assert ammonia["meets_energy_balance_rule"] is True
+    assert scorecard[CEMENT]["meets_energy_balance_rule"] is None
+
+    alerts = rows(url, "select * from marts.fct_alerts where rule_id = 'DF-BALANCE'")
+    assert [(a["enterprise_id"], a["family"], a["fault_kind"], a["status"]) for a in alerts] == [
+        (LEAKY, "data_fault", "totals_inconsistent", "open")
+    ]
+    [alert] = alerts
+    assert alert["period_start"].astimezone(alert["period_end"].tzinfo).date() == MARCH
+    [evidence] = alert["evidence"]["energy_types"]
+    assert evidence["energy_code"] == "raw_coal" and float(evidence["residual"]) == 450
+    # the 205-1 row of LEAKY's coal carries the finding too
+    assert form_205_1(url, LEAKY, MARCH)["01"]["balance_closes"] is False
+    # and the quality gate's GX warning (same threshold, read from dim_quality_rule) names LEAKY in the export
+    document = json.loads((warehouse["outbox"] / "2026-03" / ZHEJIANG / "enterprises.json").read_text(encoding="utf-8"))
+    warnings = {e["enterprise_id"]: e["quality_warnings"] for e in document["enterprises"]}
+    assert "energy_balance_closes" in warnings[LEAKY] and "energy_balance_closes" not in warnings[AMMONIA]
+
+
+def test_a_bad_inventories_row_is_rejected_naming_file_row_field_and_reason(warehouse):
+    [batch] = [b for b in warehouse["ingest"]["batches"] if b["entity"] == "inventories"]
+    assert (batch["rows_read"], batch["rows_loaded"], batch["rows_quarantined"], batch["rows_duplicate"]) == (
+        7,
+        6,
+        1,
+        0,
+    )
+    [rejected] = rows(warehouse["url"], "select * from quarantine.rejected_rows where entity = 'inventories'")
+    assert (rejected["source_name"], rejected["row_number"], rejected["field"], rejected["value"]) == (
+        "inventories_2026-03.csv",
+        8,
+        "unit",
+        "kWh",
+    )
+    assert rejected["reason"] == "unit is unknown or not convertible to the energy type's canonical unit"
+    assert rejected["enterprise_id"] == LEAKY
+
+
+def test_region_205_1_sums_its_enterprises_rows(warehouse):
+    url = warehouse["url"]
+    [coal] = rows(
+        url,
+        "select * from marts.fct_region_205_1_monthly where region_code = %s and month = %s and nbs_code = '01'",
+        ZHEJIANG,
+        MARCH,
+    )
+    # Zhejiang's coal in March: cement works 560 t/d twice, power plant 8,000, methanol 300 + 1,500,
+    # ammonia 100 + 200, LEAKY 50: 11,270 t/d × 31 = 349,370 t; stocks only from the two statements
+    assert close(coal["consumption_total"], (560 + 560 + 8_000 + 1_800 + 300 + 50) * N)
+    assert close(coal["opening_stock"], 5_000 + 1_000) and close(coal["closing_stock"], 4_700 + 1_000)
+    assert (coal["enterprises"], coal["enterprises_with_statement"]) == (6, 2)
+    # every column of every region row is the Σ of its enterprises' rows
+    [mismatch] = rows(
+        url,
+        """
+        with e as (
+            select d.region_code, f.month, f.nbs_code, sum(f.consumption_total) as c, sum(f.tce_equivalent) as t,
+                   sum(f.supplied_to_others) as s, sum(f.purchased_quantity) as p
+            from marts.fct_energy_205_1_monthly as f join marts.dim_enterprise as d using (enterprise_id)
+            group by 1, 2, 3
+        )
+        select count(*) as n from e join marts.fct_region_205_1_monthly as r using (region_code, month, nbs_code)
+        where r.consumption_total is distinct from e.c or r.tce_equivalent is distinct from e.t
+           or r.supplied_to_others is distinct from e.s or r.purchased_quantity is distinct from e.p
+        """,
+    )
+    assert mismatch["n"] == 0
+
+
+def test_205_3_gives_unit_product_energy_in_each_standards_own_unit(warehouse):
+    url = warehouse["url"]
+    form = {
+        (r["enterprise_id"], r["product_code"]): r
+        for r in rows(url, "select * from marts.fct_energy_205_3_monthly where month = %s", MARCH)
+    }
+    clinker = form[(CEMENT, "clinker")]
+    # GB 16780-2021 clinker in kgce/t: (560 t coal × 714.3 + 220,000 kWh × 0.1229) kgce/d ÷ 4,000 t/d
+    assert clinker["indicator_unit"] == "kgce/t" and clinker["product_name_zh"] == "熟料"
+    assert close(clinker["unit_product_energy"], (560 * RAW_COAL + 220_000 * ELECTRICITY) / 4_000)
+    supply = form[(POWER, "coal_power_supply")]
+    # 供电煤耗 in gce/kWh, as the power standard states it, not kgce/t
+    assert supply["indicator_unit"] == "gce/kWh"
+    assert close(
+        supply["unit_product_energy"], float(product(url, POWER, MARCH, "coal_power_supply")["unit_product_energy"])
+    )

@@ -15,6 +15,10 @@ STABLE_MARTS = {
     "fct_region_monthly",
     "fct_alerts",
     "dim_quality_rule",
+    # the statistics forms export v2 reads
+    "fct_energy_205_1_monthly",
+    "fct_energy_205_3_monthly",
+    "fct_region_205_1_monthly",
 }
 
 

@@ -179,6 +179,28 @@ totals as (
     where abs(s.totals_consistency) > {{ var('totals_tolerance') }}
 ),
 
+-- the 205-1 statement does not balance: stocks that do not close against the meters (DF-BALANCE), per
+-- enterprise and month with every energy type concerned in the evidence; a data fault of the enterprise's
+-- reported figures, the same kind as totals that disagree with the meters
+energy_balance as (
+    select
+        'data_fault', 'totals_inconsistent', 'DF-BALANCE', 1, 'warning',
+        b.enterprise_id, null::text, b.month::timestamptz, (b.month + interval '1 month')::timestamptz,
+        'open',
+        jsonb_build_object(
+            'tolerance', {{ var('energy_balance_tolerance') }},
+            'energy_types', jsonb_agg(jsonb_build_object(
+                'energy_code', b.energy_code, 'unit', b.unit,
+                'opening_stock', b.opening_stock, 'purchased', b.purchased_quantity,
+                'consumption', round(b.consumption_quantity, 3), 'supplied', round(b.supplied_quantity, 3),
+                'closing_stock', b.closing_stock, 'residual', round(b.balance_residual, 3)
+            ) order by b.energy_code)
+        )
+    from {{ ref('int_energy_balance_monthly') }} as b
+    where not b.balance_closes
+    group by b.enterprise_id, b.month
+),
+
 limit_breaches as (
     select
         'consumption', 'limit_breach', 'CF-LIMIT', 1,
@@ -262,6 +284,7 @@ union all select * from duplicates
 union all select * from rejected
 union all select * from calibration
 union all select * from totals
+union all select * from energy_balance
 union all select * from limit_breaches
 union all select * from rises
 union all select * from target_risk

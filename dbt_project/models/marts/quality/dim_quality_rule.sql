@@ -24,5 +24,10 @@ from (
     (
         'max_estimate_gap', {{ var('max_estimate_gap_intervals') }}::numeric, 'gap intervals <= threshold',
         'house rule: gaps up to this many intervals are estimated', 'U'
+    ),
+    (
+        'energy_balance', {{ var('energy_balance_tolerance') }}::numeric,
+        '|opening + purchases + produced - consumption - supplied - closing| <= threshold × available',
+        'platform choice: 205-1 stock balance per energy type and month closes within this share', 'U'
     )
 ) as rules (rule_id, threshold, comparison, source, confidence)

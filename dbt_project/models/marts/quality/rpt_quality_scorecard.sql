@@ -1,7 +1,9 @@
 -- Data-quality scorecard per enterprise and month: completeness, timeliness (share of readings
 -- sent within 1 h of their period end), validity (share of the enterprise's rows that passed
 -- validation), estimated share, calibration status, and totals consistency (platform vs the
--- enterprise's own monthly totals, relative difference in tce).
+-- enterprise's own monthly totals, relative difference in tce), and the energy balance of its 205-1
+-- statement (int_energy_balance_monthly): energy types whose stocks do not close, and energy types whose
+-- metered consumption departs from its own reported monthly total.
 with readings as (
     select
         enterprise_id,
@@ -42,6 +44,18 @@ reported_totals as (
     inner join {{ ref('energy_types') }} as et using (energy_code)
     where t.grain = 'month' and et.counts_toward_comprehensive
     group by 1, 2
+),
+
+balance as (
+    select
+        enterprise_id,
+        month,
+        count(*) filter (where has_statement) as energy_balance_statements,
+        count(*) filter (where not balance_closes) as energy_balance_breaches,
+        string_agg(energy_code, ',' order by energy_code) filter (where not balance_closes) as energy_balance_breached,
+        count(*) filter (where not consumption_matches_report) as consumption_report_mismatches
+    from {{ ref('int_energy_balance_monthly') }}
+    group by 1, 2
 )
 
 select
@@ -56,10 +70,17 @@ select
     f.comprehensive_tce_equivalent / nullif(t.reported_tce, 0) - 1 as totals_consistency,
     f.completeness >= {{ var('completeness_threshold') }} as meets_completeness_rule,
     abs(f.comprehensive_tce_equivalent / nullif(t.reported_tce, 0) - 1) <= {{ var('totals_tolerance') }}
-        as meets_totals_rule
+        as meets_totals_rule,
+    coalesce(b.energy_balance_statements, 0) as energy_balance_statements,
+    coalesce(b.energy_balance_breaches, 0) as energy_balance_breaches,
+    b.energy_balance_breached,
+    coalesce(b.consumption_report_mismatches, 0) as consumption_report_mismatches,
+    -- null when the enterprise sent no 205-1 statement this month (nothing to judge)
+    case when b.energy_balance_statements > 0 then b.energy_balance_breaches = 0 end as meets_energy_balance_rule
 from {{ ref('fct_enterprise_monthly') }} as f
 left join readings as r using (enterprise_id, month)
 left join loaded as l using (enterprise_id)
 left join rejected as x using (enterprise_id)
 left join calibration as c using (enterprise_id)
 left join reported_totals as t using (enterprise_id, month)
+left join balance as b using (enterprise_id, month)
