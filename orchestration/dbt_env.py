@@ -30,8 +30,20 @@ def dbt_environment(url: str | None = None) -> dict[str, str]:
     }
 
 
-def apply_dbt_environment(url: str | None = None) -> None:
+# The platform's own dbt invocations (the Dagster graph's build, `run_dbt`) leave dbt's unit tests out: their
+# inputs are fixed rows in YAML, so running them against every new batch proves nothing new and cost about 2 s
+# of every build. dbt's guidance is the same (unit tests belong in development and CI, not in production
+# runs). CI runs them once per database (tests/integration/test_indicators.py) with `unit_tests=True`;
+# `make dbt-unit-test` runs them by hand. dbt run by hand (`--exports`) keeps its own default.
+PLATFORM_RUN_ENVIRONMENT = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
+
+
+def apply_dbt_environment(url: str | None = None, *, unit_tests: bool = False) -> None:
     os.environ.update(dbt_environment(url))
+    if unit_tests:
+        os.environ.pop("DBT_EXCLUDE_RESOURCE_TYPES", None)
+    else:
+        os.environ.update(PLATFORM_RUN_ENVIRONMENT)
 
 
 def warehouse_target_path(url: str | None = None, project_dir: Path = DBT_PROJECT_DIR) -> Path:
@@ -49,14 +61,14 @@ def warehouse_target_path(url: str | None = None, project_dir: Path = DBT_PROJEC
     return project_dir / "target" / f"warehouse-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
-def run_dbt(args: list[str], url: str | None = None, project_dir: Path = DBT_PROJECT_DIR):
+def run_dbt(args: list[str], url: str | None = None, project_dir: Path = DBT_PROJECT_DIR, *, unit_tests: bool = False):
     """Invoke dbt in-process (dbtRunner) against the warehouse. Raises on failure.
 
     Artifacts go to the warehouse's own target folder (`warehouse_target_path`), unless the caller names
-    a `--target-path`."""
+    a `--target-path`. dbt's unit tests are left out unless `unit_tests` (PLATFORM_RUN_ENVIRONMENT)."""
     from dbt.cli.main import dbtRunner
 
-    apply_dbt_environment(url)
+    apply_dbt_environment(url, unit_tests=unit_tests)
     own_target = [] if "--target-path" in args else ["--target-path", str(warehouse_target_path(url, project_dir))]
     full = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), *own_target]
     with warehouse_build_lock(url):

@@ -17,7 +17,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from ...database import warehouse_build_lock
-from ...dbt_env import dbt_environment, warehouse_target_path
+from ...dbt_env import PLATFORM_RUN_ENVIRONMENT, dbt_environment, warehouse_target_path
 from ...resources import WarehouseResource
 from ...settings import DBT_PROJECT_DIR
 
@@ -127,7 +127,7 @@ def dbt_warehouse_assets(
 ):
     """`dbt build` of the selection: seeds, staging, intermediate (VEE) and marts, with their dbt tests as
     asset checks. Big models are incremental on the load batch, so this costs about the size of what is new."""
-    env = dbt_environment(warehouse.database_url())
+    env = {**dbt_environment(warehouse.database_url()), **PLATFORM_RUN_ENVIRONMENT}  # no dbt unit tests
     os.environ.update(env)
     args = ["build"]
     if config.as_of:
