@@ -49,6 +49,9 @@ class Context:
     known_meters: pl.DataFrame  # enterprise_id, meter_id, energy_code, reading_type[, timezone] (latest registry state)
     owner_enterprise_id: str | None = None
     source_name: str = ""
+    # several files validated together (one drop): the column that holds each row's file owner (null for
+    # a file that belongs to no one enterprise), used instead of owner_enterprise_id
+    owner_column: str | None = None
     # the platform's clock: facts may not end (or be sent) later than this plus the door's tolerance
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -293,6 +296,15 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
                     "enterprise_id",
                     pl.col("enterprise_id") != ctx.owner_enterprise_id,
                     f"row belongs to another enterprise; this feed belongs to {ctx.owner_enterprise_id}",
+                )
+            )
+        elif ctx.owner_column:
+            owner = pl.col(ctx.owner_column)
+            checks.append(
+                (
+                    "enterprise_id",
+                    owner.is_not_null() & (pl.col("enterprise_id") != owner),
+                    pl.lit("row belongs to another enterprise; this feed belongs to ") + owner,
                 )
             )
         if ent.name != "enterprises":
