@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import psycopg
 from psycopg import sql
@@ -55,7 +56,7 @@ from .loader import (
     record_failure,
     sha256_of,
 )
-from .parse import ROW, Lines, Parsed, parse_jsonl, split_fields, split_lines
+from .parse import ROW, Lines, Parsed, _header, decode, parse_jsonl, sniff, split_fields, split_lines
 from .reference import Reference
 from .schema import ensure_reading_partitions, existing_reading_partitions, hold_batch_in_flight
 from .validate import Context, check, describe_duplicates, dt_col
@@ -93,6 +94,8 @@ class _Read:
     parsed: Lines | Parsed | None = None
     done: BatchResult | None = None  # skipped: nothing to book
     failure: tuple[str, str | None, bytes | None] | None = None  # reason, encoding, raw bytes if unreadable
+    lines: list[str] | None = None  # a plain CSV file's data lines, split with the others of its chunk
+    plain: bool = False  # parsed as such (`parsed` then has no frame: load it alone with split_lines)
 
 
 @dataclass
@@ -159,7 +162,7 @@ def _read(f: FeedFile) -> _Read:
     return _Read(f, data, sha256_of(data))
 
 
-def _parse(r: _Read) -> None:
+def _parse(r: _Read, together: bool) -> None:
     if r.failure or r.done:
         return
     if r.file.refusal:
@@ -168,6 +171,8 @@ def _parse(r: _Read) -> None:
     fields = contract.entity(r.file.entity).field_names
     try:
         jsonl = contract.feed_suffix(r.file.path) == ".jsonl"
+        if together and not jsonl and _plain_csv(r, fields):
+            return
         parsed = parse_jsonl(r.data, fields) if jsonl else split_lines(r.data, fields)
     except Exception as exc:  # noqa: BLE001 - recorded as a failed batch; the run goes on
         r.failure = (f"could not be loaded: {type(exc).__name__}: {exc}", None, None)
@@ -176,6 +181,54 @@ def _parse(r: _Read) -> None:
         r.failure = (parsed.file_error or "unreadable file", parsed.encoding, None)
         return
     r.parsed = parsed
+
+
+def _plain_csv(r: _Read, fields: tuple[str, ...]) -> bool:
+    """A CSV file with nothing unusual (text in one encoding, no NUL byte, a header of contract fields):
+    its lines are kept as Python strings and become rows together with the other files of its chunk,
+    the frames of `split_lines` are not built per file (~2.5 ms a file). Anything unusual: False, and
+    the file goes through `split_lines` with its reasons."""
+    if sniff(r.data) or b"\x00" in r.data:
+        return False
+    text, encoding, bad = decode(r.data)
+    if bad:
+        return False
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        return False
+    header, error = _header(lines[0])
+    if error or not header or len(set(header)) != len(header) or not set(header) <= set(fields):
+        return False
+    r.lines, r.plain = lines[1:], True
+    r.parsed = Lines(header, pl.DataFrame(), 0, [], None, encoding)  # rows_read: counted with the chunk
+    return True
+
+
+def _plain_rows(reads: list[_Read]) -> pl.DataFrame:
+    """_file, row_number, raw_row of the plain CSV files of a chunk (header = line 1; blank lines are
+    not rows; a trailing carriage return is dropped), as `split_lines` makes them file by file."""
+    idx = [i for i, r in enumerate(reads) if r.lines is not None]
+    counts = [len(reads[i].lines or []) for i in idx]
+    frame = (
+        pl.DataFrame(
+            {
+                "raw_row": pl.Series([ln for i in idx for ln in reads[i].lines or []], dtype=pl.String),
+                FILE: pl.Series(np.repeat(np.array(idx, dtype=np.int32), counts), dtype=pl.Int32),
+            }
+        )
+        .with_columns(
+            (pl.int_range(0, pl.len(), dtype=pl.Int32).over(FILE) + 2).alias(ROW),
+            pl.col("raw_row").str.strip_suffix("\r"),
+        )
+        .filter(pl.col("raw_row").str.strip_chars() != "")
+    )
+    n = dict(frame.group_by(FILE).len().iter_rows()) if frame.height else {}
+    for i in idx:
+        _parsed(reads[i]).rows_read = n.get(i, 0)
+        reads[i].lines = None
+    return frame.select(FILE, ROW, "raw_row")
 
 
 def _prepare(conn: psycopg.Connection, planned: tuple[list[FeedFile], bool], ctx: Context, seen: set[str]) -> _Chunk:
@@ -205,7 +258,7 @@ def _prepare(conn: psycopg.Connection, planned: tuple[list[FeedFile], bool], ctx
         seen.add(r.digest)
     chunk = _Chunk(reads, alone)
     for r in reads:
-        _parse(r)
+        _parse(r, together=not alone)
     if not chunk.alone:
         try:
             chunk.checked = _check_together(reads, ctx)
@@ -234,12 +287,32 @@ def _check_together(reads: list[_Read], ctx: Context) -> _Checked:
     names = list(ent.field_names)
     csv_frames, json_frames, parse_rejects = [], [], []
     headers: dict[tuple[str, ...], int] = {}
+    plain = [i for i in todo if reads[i].lines is not None]
+    plain_set = set(plain)
+    if plain:
+        hdr_of = [headers.setdefault(tuple(_parsed(reads[i]).header), len(headers)) for i in plain]
+        plain_tags = pl.DataFrame(
+            {
+                FILE: pl.Series(plain, dtype=pl.Int32),
+                OWNER: pl.Series([reads[i].file.owner for i in plain], dtype=pl.String),
+                "_hdr": pl.Series(hdr_of, dtype=pl.Int32),
+            }
+        )
+        csv_frames.append(
+            _plain_rows(reads).join(plain_tags, on=FILE, how="left").select(FILE, "_hdr", OWNER, ROW, "raw_row")
+        )
     for i in todo:
+        if i in plain_set:
+            continue
         p = _parsed(reads[i])
         tags = [pl.lit(i, pl.Int32).alias(FILE), pl.lit(reads[i].file.owner, pl.String).alias(OWNER)]
         if isinstance(p, Lines):
             hdr = headers.setdefault(tuple(p.header), len(headers))
-            csv_frames.append(p.frame.select(ROW, "raw_row").with_columns(*tags, pl.lit(hdr, pl.Int32).alias("_hdr")))
+            csv_frames.append(
+                p.frame.select(ROW, "raw_row")
+                .with_columns(*tags, pl.lit(hdr, pl.Int32).alias("_hdr"))
+                .select(FILE, "_hdr", OWNER, ROW, "raw_row")
+            )
         else:
             json_frames.append(
                 p.frame.select(ROW, "raw_row", *names).with_columns(*tags, pl.lit(-1, pl.Int32).alias("_hdr"))
@@ -517,9 +590,10 @@ def _one(url: str, r: _Read, reference: Reference) -> BatchResult:
             encoding=encoding,
         )
     try:
+        parsed = split_lines(r.data, contract.entity(f.entity).field_names) if r.plain else _parsed(r)
         return load_parsed(
             url,
-            _parsed(r),
+            parsed,
             entity_name=f.entity,
             source="file",
             source_name=f.source_name,

@@ -4,6 +4,8 @@ file its own ledger row, counts, rejected rows and exactly-once; a file the data
 from __future__ import annotations
 
 import gzip
+import json
+import logging
 from pathlib import Path
 
 import psycopg
@@ -60,8 +62,10 @@ def _ledger(url: str) -> dict:
     return {r[0]: r[1:] for r in rows}
 
 
-def test_a_drop_is_booked_in_one_transaction_with_a_ledger_row_and_counts_per_file(warehouse_url, tmp_path):
-    summary = ingest_path(warehouse_url, _drop(tmp_path / "drop")).to_dict()
+def test_a_drop_is_booked_in_one_transaction_with_a_ledger_row_and_counts_per_file(warehouse_url, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="ingestion.drop"):
+        summary = ingest_path(warehouse_url, _drop(tmp_path / "drop")).to_dict()
+    assert not caplog.records, "the files were not booked together"
     ledger = _ledger(warehouse_url)
     assert {k: v[1:5] for k, v in ledger.items()} == EXPECTED
     assert {v[0] for v in ledger.values()} == {"loaded"}
@@ -191,3 +195,57 @@ def test_a_drop_larger_than_one_chunk_books_every_file_once(warehouse_url, tmp_p
     assert {k: v[1:5] for k, v in ledger.items()} == {f"readings_{i}.csv": (i + 1, i + 1, 0, 0) for i in range(3)}
     assert len({v[5] for v in ledger.values()}) == 2  # two transactions
     assert summary["rows_loaded"] == 2 + 4 + 6  # enterprises, meters, readings (1 + 2 + 3)
+
+
+def test_files_booked_together_come_out_as_each_file_loaded_alone(fresh_database, tmp_path, caplog):
+    """The same drop loaded by `ingest_path` (chunks) and file by file (`ingest_file`, the one-file
+    path): the same ledger counts, rejected rows, duplicates and loaded rows per file."""
+    from ingestion.loader import discover, ingest_file, ownership
+
+    feed = _drop(tmp_path / "drop")
+    s = feed / STEEL
+    crlf = _rows(STEEL, "EL-01", ["11", "12"]).replace("\n", "\r\n")
+    (s / "readings_crlf.csv").write_bytes(b"\xef\xbb\xbf" + (READINGS_HEADER + "\n" + crlf + "\r\n").encode())
+    (s / "readings_quoted.csv").write_text(
+        READINGS_HEADER + reading(STEEL, "EL-01", *_slot(2), '"13"') + reading(STEEL, "EL-01", *_slot(3), "1,4"),
+        "utf-8",
+    )
+    (s / "readings_gbk.csv").write_bytes(
+        (
+            READINGS_HEADER
+            + _rows(STEEL, "EL-01", ["15"])
+            + f"{STEEL},电表,{_slot(1)[0]},{_slot(1)[1]},1,kWh,measured,"
+            f"{_slot(1)[1]}\n"
+        ).encode("gbk")
+    )
+    (s / "readings_nul.csv").write_bytes((READINGS_HEADER + _rows(STEEL, "EL-01", ["16", "1\x007"])).encode())
+    (s / "readings_badheader.csv").write_text("enterprise_id,meter,value\na,b,1\n", "utf-8")
+    record = dict(zip(READINGS_HEADER.strip().split(","), reading(STEEL, "EL-01", *_slot(0), "18").strip().split(",")))
+    (s / "readings_j.jsonl").write_text(json.dumps(record) + "\nnot json\n", "utf-8")
+    together, alone = fresh_database(), fresh_database()
+    with caplog.at_level(logging.WARNING, logger="ingestion.drop"):
+        ingest_path(together, feed)
+    assert not caplog.records, "the files were not booked together"
+    assert len({v[5] for k, v in _ledger(together).items() if k != f"{STEEL}/readings_nul.csv"}) == 1
+    files, _ = discover(feed)
+    for p, rel, ent in files:
+        owner, refusal = ownership(p, feed)
+        ingest_file(alone, p, source_name=rel, entity_name=ent, owner=owner, refusal=refusal)
+
+    def facts(url: str) -> tuple:
+        with psycopg.connect(url) as conn:
+            q = [
+                "SELECT source_name, status, rows_read, rows_loaded, rows_quarantined, rows_duplicate, encoding, "
+                "header FROM audit.ingest_batches",
+                "SELECT b.source_name, r.row_number, r.field, r.value, r.reason, r.raw_row, r.enterprise_id "
+                "FROM quarantine.rejected_rows r JOIN audit.ingest_batches b USING (batch_id)",
+                "SELECT b.source_name, d.row_number, d.first_row_number, d.natural_key "
+                "FROM quarantine.duplicate_rows d JOIN audit.ingest_batches b USING (batch_id)",
+                "SELECT b.source_name, r.row_number, r.meter_id, r.period_end, r.value, r.sent_at "
+                "FROM raw.readings r JOIN audit.ingest_batches b USING (batch_id)",
+            ]
+            return tuple(sorted(conn.execute(x).fetchall(), key=repr) for x in q)
+
+    got, expected = facts(together), facts(alone)
+    assert len(got[0]) == 12 and len(got[1]) >= 6  # 2 registries + 10 readings files; rejects of each kind
+    assert got == expected
