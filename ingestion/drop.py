@@ -328,13 +328,14 @@ def _check_together(reads: list[_Read], ctx: Context) -> _Checked:
         ],
         how="diagonal",
     )
-    rows = rows.with_columns(
-        pl.int_range(0, pl.len(), dtype=pl.Int32).alias(GID),
-        pl.col(ROW).min().over(FILE, "raw_row").alias("first_row_number"),
-    )
-    where = rows.select(GID, FILE, pl.col(ROW).alias("_line"))  # row id -> file, line
-    is_dup = pl.col(ROW) != pl.col("first_row_number")
-    units, dups = rows.filter(~is_dup), rows.filter(is_dup)
+    rows = rows.with_columns(pl.int_range(0, pl.len(), dtype=pl.Int32).alias(GID))
+    where_file, where_line = rows.get_column(FILE), rows.get_column(ROW)  # row id (= position) -> file, line
+    # exact repeats inside a file: rows whose (file, text) hash repeats are the only candidates, and only
+    # they are grouped by their text (a repeat keeps pointing at the first row with that text)
+    same = (pl.col("raw_row").hash(seed=1) ^ pl.col(FILE).hash(seed=2)).is_duplicated()
+    candidates = rows.filter(same).with_columns(pl.col(ROW).min().over(FILE, "raw_row").alias("first_row_number"))
+    dups = candidates.filter(pl.col(ROW) != pl.col("first_row_number"))
+    units = rows.filter(~pl.col(GID).is_in(dups.get_column(GID).implode())) if dups.height else rows
 
     def fields_of(part: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
         """Fields of rows of several files (ROW = row id), CSV lines split with their file's header."""
@@ -361,11 +362,9 @@ def _check_together(reads: list[_Read], ctx: Context) -> _Checked:
     )
 
     def located(frame: pl.DataFrame, on: str = "row_number") -> pl.DataFrame:
-        return (
-            frame.join(where, left_on=on, right_on=GID, how="left")
-            .with_columns(pl.col("_line").alias(on))
-            .drop("_line")
-        )
+        """Rows numbered by row id back to their file and line."""
+        ids = frame.get_column(on)
+        return frame.with_columns(where_file.gather(ids).alias(FILE), where_line.gather(ids).alias(on))
 
     reject_cols = ["row_number", "field", "value", "reason", "raw_row", "enterprise_id"]
     reject_parts = [located(rejected.select(reject_cols))]
