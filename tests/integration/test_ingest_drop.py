@@ -249,3 +249,14 @@ def test_files_booked_together_come_out_as_each_file_loaded_alone(fresh_database
     got, expected = facts(together), facts(alone)
     assert len(got[0]) == 12 and len(got[1]) >= 6  # 2 registries + 10 readings files; rejects of each kind
     assert got == expected
+
+
+def test_large_files_load_alone_with_the_same_counts(warehouse_url, tmp_path, monkeypatch):
+    monkeypatch.setattr(drop, "ALONE_BYTES", 1)  # every file "large": each streams alone, in its own transaction
+    feed = _drop(tmp_path / "drop")
+    (feed / STEEL / "readings_a_copy.csv").write_bytes((feed / STEEL / "readings_a.csv").read_bytes())
+    summary = ingest_path(warehouse_url, feed).to_dict()
+    ledger = _ledger(warehouse_url)
+    assert {k: v[1:5] for k, v in ledger.items()} == EXPECTED  # the copy of readings_a.csv is not booked
+    assert len({v[5] for v in ledger.values()}) == 4
+    assert [b["status"] for b in summary["batches"] if b["source_name"].endswith("readings_a_copy.csv")] == ["skipped"]
