@@ -634,7 +634,9 @@ def ingest_file(
 
 
 def ingest_path(url: str, path: Path | str, *, progress: Callable[[BatchResult], None] | None = None) -> IngestSummary:
-    """Load every feed file under `path` (a folder or one file), registries first, each exactly once."""
+    """Load every feed file under `path` (a folder or one file), registries first (one by one: each
+    changes what the next is validated against), then the other files in chunks of one transaction
+    each (`drop.load_drop`), each file its own batch, exactly once."""
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such file or folder")
@@ -643,14 +645,22 @@ def ingest_path(url: str, path: Path | str, *, progress: Callable[[BatchResult],
     for item in ignored:
         summary.add(item)
     reference = load_reference()
+    rest = []
     for p, rel, ent in files:
         owner, refusal = ownership(p, root)
+        if ent not in contract.REGISTRIES:  # the files of a drop after its registries: together (see drop.py)
+            rest.append((p, rel, ent, owner, refusal))
+            continue
         result = ingest_file(
             url, p, source_name=rel, entity_name=ent, owner=owner, reference=reference, refusal=refusal
         )
         summary.add(result)
         if progress:
             progress(result)
+    from .drop import load_drop
+
+    for result in load_drop(url, rest, reference, progress):
+        summary.add(result)
     if any(b.status == "loaded" and b.entity in contract.REGISTRIES and b.rows_loaded for b in summary.batches):
         for result in revalidate_waiting(url, reference):
             summary.add(result)

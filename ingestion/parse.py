@@ -194,7 +194,7 @@ def split_lines(data: bytes, contract_fields: tuple[str, ...]) -> Lines:
         ]
         frame = frame.filter(~pl.col(ROW).is_in(bad))
     has_nul = pl.col("raw_row").str.contains("\x00", literal=True)
-    if frame.select(has_nul.any()).item():
+    if b"\x00" in data and frame.select(has_nul.any()).item():  # no NUL byte in the file: none in a row
         rejects += [
             _reject(r, "row holds a NUL byte (binary data)", raw) for r, raw in frame.filter(has_nul).iter_rows()
         ]
@@ -297,9 +297,14 @@ def _as_text(v) -> str | None:
 
 
 def parse_records(records: list, contract_fields: tuple[str, ...], first_row: int = 1) -> Parsed:
-    """JSON objects (an HTTP page, or decoded JSON lines) → the same frame as parse_csv."""
-    rows, raws, rejects = [], [], []
-    cols: dict[str, list[str | None]] = {c: [] for c in contract_fields}
+    """JSON objects (an HTTP page, or decoded JSON lines) → the same frame as parse_csv.
+
+    Column by column rather than record by record (a pilot day's JSON lines files are ~350,000 records):
+    the records are sorted out first, then each field's values are taken from all of them at once."""
+    fields = set(contract_fields)
+    rows: list[int] = []
+    good: list[dict] = []
+    rejects = []
     for i, rec in enumerate(records, start=first_row):
         if isinstance(rec, Exception):
             rejects.append(_reject(i, f"line is not valid JSON: {rec}", getattr(rec, "raw", None)))
@@ -307,8 +312,8 @@ def parse_records(records: list, contract_fields: tuple[str, ...], first_row: in
         if not isinstance(rec, dict):
             rejects.append(_reject(i, "record is not a JSON object", _as_text(rec)))
             continue
-        unknown = [k for k in rec if k not in cols]
-        if unknown:
+        if not rec.keys() <= fields:
+            unknown = [k for k in rec if k not in fields]
             rejects.append(
                 _reject(
                     i,
@@ -319,17 +324,29 @@ def parse_records(records: list, contract_fields: tuple[str, ...], first_row: in
                 )
             )
             continue
-        values = {c: _as_text(rec.get(c)) for c in contract_fields}
-        nul = next((c for c, v in values.items() if v is not None and "\x00" in v), None)
-        if nul is not None:
-            rejects.append(
-                _reject(i, "field holds a NUL byte (binary data)", orjson.dumps(rec).decode(), nul, values[nul])
-            )
-            continue
         rows.append(i)
-        raws.append(orjson.dumps(rec).decode())
-        for c in contract_fields:
-            cols[c].append(values[c])
+        good.append(rec)
+    raws = [orjson.dumps(rec).decode() for rec in good]
+    cols: dict[str, list[str | None]] = {}
+    for c in contract_fields:
+        values = [rec.get(c) for rec in good]
+        if not all(v is None or type(v) is str for v in values):
+            values = [_as_text(v) for v in values]
+        cols[c] = values
+    # a NUL byte in a value: orjson writes it \u0000, so only records whose text holds that are looked at
+    nul_rows = {}
+    for k, raw in enumerate(raws):
+        if "\\u0000" in raw:
+            nul = next((c for c in contract_fields if cols[c][k] is not None and "\x00" in str(cols[c][k])), None)
+            if nul is not None:
+                nul_rows[k] = nul
+    if nul_rows:
+        for k, nul in nul_rows.items():
+            rejects.append(_reject(rows[k], "field holds a NUL byte (binary data)", raws[k], nul, cols[nul][k]))
+        keep = [k for k in range(len(rows)) if k not in nul_rows]
+        rows, raws = [rows[k] for k in keep], [raws[k] for k in keep]
+        cols = {c: [v[k] for k in keep] for c, v in cols.items()}
+        rejects.sort(key=lambda r: r["row_number"])
     frame = pl.DataFrame(
         {
             ROW: pl.Series(rows, dtype=pl.Int32),

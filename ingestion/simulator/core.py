@@ -616,15 +616,15 @@ def _write(
 
     # readings: per enterprise and month, on-time and late files
     jsonl_ents = {e.enterprise_id for i, e in enumerate(world) if i % 5 == 4}
-    by_ent: dict[str, list] = {}
+    # the rows of one enterprise at a time: a pilot region's rows as strings would not fit in memory
+    by_ent: dict[str, list[Series]] = {}
     for s in series:
-        on_time, late = _series_rows(s)
-        by_ent.setdefault(s.ent.enterprise_id, []).append((on_time, late))
+        by_ent.setdefault(s.ent.enterprise_id, []).append(s)
     faults_by_ent: dict[str, list] = {}
     for f in file_faults:
         faults_by_ent.setdefault(f["series"].ent.enterprise_id, []).append(f)
     for e in world:
-        parts = by_ent.get(e.enterprise_id, [])
+        parts = [_series_rows(s) for s in by_ent.get(e.enterprise_id, [])]
         on_time = pl.concat([p[0] for p in parts]).sort("_start", "meter_id", "_i")
         late = pl.concat([p[1] for p in parts]).sort("_start", "meter_id", "_i")
         jsonl = e.enterprise_id in jsonl_ents
