@@ -37,8 +37,9 @@ test-fast: $(BIN)/.installed
 test-db: $(BIN)/.installed browser
 	$(BIN)/python -m pytest -q -m database $(XDIST)
 
-# a module's tests stay on one worker (tests/conftest.py groups them), so module fixtures build once
-XDIST = $(if $(filter-out 1,$(WORKERS)),-n $(WORKERS) --dist loadgroup)
+# a module's tests stay on one worker (tests/conftest.py groups them), so module fixtures build once; the
+# groups are handed out in the order tests/conftest.py gives them (the longest first), not by test count
+XDIST = $(if $(filter-out 1,$(WORKERS)),-n $(WORKERS) --dist loadgroup --no-loadscope-reorder)
 
 # ruff (lint + format check), sqlfluff on the dbt models and tests, mypy on the libraries
 lint: $(BIN)/.installed

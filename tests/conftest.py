@@ -21,6 +21,31 @@ REPO = Path(__file__).resolve().parent.parent
 DATABASE_FIXTURES = {"cluster_url", "fresh_database", "warehouse_url"}
 
 
+# The groups that take longest, handed out first (`make test-db` runs xdist with --no-loadscope-reorder, so
+# groups go to the workers in collection order): the two longest then run side by side from the start
+# instead of one of them starting last and holding the pass open while the other worker idles. Seconds are
+# one server pass measured with --durations (2026-12, 2 workers); a group not listed follows in collection
+# order. A stale list costs time, never a result.
+LONGEST_FIRST = (
+    "demo",  # ~300 s: `iem run` twice, transform + export, check, the UI on its home, every dashboard page
+    "tests/e2e/test_evaluate.py",  # ~235 s: 50 enterprises × 60 days, and a clean simulation
+    "tests/integration/test_warehouse.py",  # ~85 s
+    "tests/adversarial/test_vee_isolation.py",  # ~85 s
+    "tests/e2e/test_dagster_ui.py",  # ~80 s: daemon, webserver and a launched run
+    "tests/integration/test_incremental_build.py",  # ~55 s
+    "tests/integration/test_silent_feed_schedule.py",  # ~52 s
+    "tests/integration/test_period_true_vee.py",  # ~50 s
+    "tests/integration/test_docs_and_analyst.py",  # ~50 s
+    "tests/adversarial/test_gate_recomputes.py",  # ~47 s
+    "tests/integration/test_forecast.py",  # ~47 s
+)
+
+
+def xdist_group_of(item) -> str:
+    marker = item.get_closest_marker("xdist_group")
+    return marker.args[0] if marker.args else marker.kwargs["name"]
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
@@ -28,6 +53,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.database)
         if not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    rank = {group: n for n, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(xdist_group_of(item), len(rank)))  # stable: collection order otherwise
 
 
 @pytest.fixture(scope="session")
