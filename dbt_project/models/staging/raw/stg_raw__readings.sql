@@ -11,34 +11,36 @@
             {'columns': ['period_end']},
         ],
         pre_hook=["{{ wait_for_batches_in_flight() }}"],
-        post_hook=["analyze {{ this }}"],
     )
 }}
 -- One row per reading key: the latest sent_at wins (a correction replaces the earlier row; ties go
 -- to the later arrival and are flagged as conflicts). Values converted to the canonical unit with
 -- the source unit and factor kept. Incremental on the load batch: only keys touched by new batches
 -- are recomputed (from all their versions), so a batch costs about its own size.
--- After each build the table is analysed: the incremental models downstream then see how few rows are new.
+-- After each build the table is analysed (dbt_project.yml, every staging model): the incremental models
+-- downstream then see how few rows are new.
 -- The indexes serve the incremental VEE models (changed keys by batch, previous/next reading of a
 -- meter, the data watermark) and this model's own state and key replacement.
-with new_keys as (
+with
+{% if is_incremental() %}
+new_keys as (
     -- raw.readings has a BRIN index on batch_id: the rows of new batches are found without a scan
     select distinct enterprise_id, meter_id, period_end
     from {{ source('raw', 'readings') }}
-    {% if is_incremental() %}
     where batch_id > {{ vee_built_through(this) }}
-    {% endif %}
 ),
+{% endif %}
 
 versions as (
+    -- a full build reads every version of every key at once (no list of keys to join back to)
     select
         r.*,
         row_number() over w_key as version_rank,
         count(*) over (partition by r.enterprise_id, r.meter_id, r.period_end) as versions,
         min(r.value) over w_sent <> max(r.value) over w_sent as is_conflict
     from {{ source('raw', 'readings') }} as r
-    inner join new_keys as k using (enterprise_id, meter_id, period_end)
     {% if is_incremental() %}
+    inner join new_keys as k using (enterprise_id, meter_id, period_end)
     where r.period_end between (select min(period_end) from new_keys) and (select max(period_end) from new_keys)
     {% endif %}
     window
