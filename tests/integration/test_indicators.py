@@ -1100,7 +1100,8 @@ def test_a_change_seen_only_by_v2_gives_a_v2_revision_naming_it_and_leaves_v1_un
         )
         conn.commit()
         try:
-            result = export_month(url, MARCH, tmp_path / "outbox", quality=quality)
+            national = tmp_path / "national"  # v2's own destination; v1 has none here
+            result = export_month(url, MARCH, tmp_path / "outbox", quality=quality, deliver_v2_to=str(national))
         finally:
             conn.execute(
                 "update marts.fct_enterprise_carbon_monthly set grid_factor_confidence = 'S' "
@@ -1126,3 +1127,11 @@ def test_a_change_seen_only_by_v2_gives_a_v2_revision_naming_it_and_leaves_v1_un
     )
     manifest = json.loads((tmp_path / "outbox" / "v2" / "2026-03" / ZHEJIANG / "manifest.json").read_bytes())
     assert manifest["revision"] == 2
+    # delivered to v2's destination under v2/<YYYY-MM>/<region>/r<revision>/, each revision once, in v2's ledger
+    assert by_region[ZHEJIANG]["v2"]["delivery"]["status"] == "delivered" and "delivery" not in by_region[ZHEJIANG]
+    assert sorted(p.name for p in (national / "v2" / "2026-03" / ZHEJIANG / "r2").iterdir()) == V2_FILES
+    assert sorted(p.name for p in national.iterdir()) == ["v2"]
+    keys = rows(url, "select region_code, revision, idempotency_key from audit.export_v2_deliveries order by 1")
+    assert [(k["region_code"], k["revision"]) for k in keys] == [(HEBEI, 1), (ZHEJIANG, 2)]
+    assert keys[1]["idempotency_key"].startswith(f"{ZHEJIANG}-2026-03-v2-r2-")
+    assert rows(url, "select count(*) as n from audit.export_deliveries") == [{"n": 0}]

@@ -55,6 +55,7 @@ def national_export(
         paths.outbox,
         quality=quality,
         deliver_to=os.environ.get("IEM_NATIONAL_ENDPOINT") or None,
+        deliver_v2_to=os.environ.get("IEM_NATIONAL_ENDPOINT_V2") or None,
     )
     context.add_output_metadata({"export": dg.MetadataValue.json(result), "status": result["status"]})
     blocked = [r for r in result["regions"] if r["status"] == "blocked"]

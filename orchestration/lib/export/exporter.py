@@ -395,8 +395,12 @@ def _write_files(folder: Path, files: dict[str, bytes]) -> list[str]:
     return written
 
 
-def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: str | None = None) -> dict:
-    """Export every pilot region with data for `month`; see the module doc. Returns DESIGN §7's --json."""
+def export_month(
+    url: str, month: date, outbox: Path, *, quality, deliver_to: str | None = None, deliver_v2_to: str | None = None
+) -> dict:
+    """Export every pilot region with data for `month`; see the module doc. Returns DESIGN §7's --json.
+    Contract v1 goes to `deliver_to`; contract v2 only to its own destination `deliver_v2_to` (a receiver of
+    v1 sees exactly what it saw before v2 existed)."""
     month = month.replace(day=1)
     outbox = Path(outbox)
     regions_out = []
@@ -483,7 +487,7 @@ def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: st
                     "files": written,
                     "failed_checks": [],
                     **({"delivery": delivery} if delivery else {}),
-                    "v2": _export_v2(conn, region, month, doc, outbox, watermark, warnings, deliver_to),
+                    "v2": _export_v2(conn, region, month, doc, outbox, watermark, warnings, deliver_v2_to),
                 }
             )
     statuses = [s for r in regions_out for s in (r["status"], r["v2"]["status"])]
@@ -608,7 +612,7 @@ def _export_v2(
         doc = build_region_v2(conn, region, month, v1_doc)
         validate_against_contract(doc, REGION_SCHEMA_V2, f"v2 region {region}, month {month:%Y-%m}")
         files = render_files_v2(doc)
-    except (ValueError, ArithmeticError, TypeError) as exc:
+    except (ValueError, ArithmeticError, TypeError, psycopg.Error) as exc:  # e.g. a v2 mart not built
         conn.rollback()
         reason = f"export_document_v2: {type(exc).__name__}: {str(exc)[:500]}"
         _record_run(conn, V2, region, month, "blocked", failed=[reason])
