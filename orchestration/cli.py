@@ -385,8 +385,19 @@ def cmd_export(args) -> int:
         _say(
             f"  {r['region_code']}: {r['status']} revision {r.get('revision')}"
             + (f" failed: {', '.join(r['failed_checks'])}" if r.get("failed_checks") else "")
+            + (
+                f"; contract v2: {r['v2']['status']} revision {r['v2'].get('revision')}"
+                + (f" failed: {', '.join(r['v2']['failed_checks'])}" if r["v2"].get("failed_checks") else "")
+                if "v2" in r and r["status"] != "blocked"
+                else ""
+            )
         )
     undelivered = [r["region_code"] for r in result["regions"] if r.get("delivery", {}).get("status") == "failed"]
+    undelivered += [
+        f"{r['region_code']} (v2)"
+        for r in result["regions"]
+        if r.get("v2", {}).get("delivery", {}).get("status") == "failed"
+    ]
     if undelivered:
         _say(
             f"  delivery failed after retries for: {', '.join(undelivered)} (kept in the ledger; the next run retries)"
@@ -394,7 +405,8 @@ def cmd_export(args) -> int:
     _emit(
         args,
         result,
-        f"export {args.month:%Y-%m}: {result['status']} → {paths.outbox / f'{args.month:%Y-%m}'}" + _log_line(log_path),
+        f"export {args.month:%Y-%m}: {result['status']} → {paths.outbox / f'{args.month:%Y-%m}'} "
+        f"(contract v2: {paths.outbox / 'v2' / f'{args.month:%Y-%m}'})" + _log_line(log_path),
     )
     return 1 if result["status"] == "blocked" or undelivered else 0
 

@@ -82,6 +82,51 @@ create table marts.rpt_quality_scorecard (enterprise_id text, month date, comple
 -- the 205-1 energy balance the gate's warning reads: no enterprise of this warehouse sends a statement
 create table intermediate.int_energy_balance_monthly (enterprise_id text, month date, energy_code text,
     has_statement boolean, balance_available numeric, balance_residual numeric);
+-- the marts of export contract v2, empty here (v2 exports its structure; the indicator tests carry its figures)
+create table marts.fct_energy_205_1_monthly (enterprise_id text, month date, nbs_code text, energy_name_zh text,
+    statistical_unit text, sort_order integer, opening_stock numeric, purchased_quantity numeric,
+    purchased_value_1k_yuan numeric, consumption_total numeric, consumption_industrial numeric,
+    consumption_raw_material numeric, consumption_non_industrial numeric, consumption_transport numeric,
+    closing_stock numeric, supplied_to_others numeric, produced_inside numeric, coefficient_used numeric,
+    reference_coefficient numeric, tce_equivalent numeric, energy_codes text, has_statement boolean, balance_closes
+    boolean);
+create table marts.fct_energy_205_3_monthly (enterprise_id text, month date, product_code text, product_name_zh
+    text, output_quantity numeric, output_unit text, energy_tce numeric, unit_product_energy numeric, indicator_unit
+    text, electricity_basis text, standard text, limit_grade_reached text, limit_status text);
+create table marts.fct_enterprise_carbon_monthly (enterprise_id text, month date, region_code text, industry_code
+    text, direct_co2_t numeric, indirect_electricity_co2_t numeric, indirect_heat_co2_t numeric, total_co2_t
+    numeric, factor_missing boolean, factor_missing_energy_codes text, grid_factor_t_per_mwh numeric,
+    grid_factor_series text, grid_factor_data_year integer, grid_factor_confidence text, value_added_10k_yuan
+    numeric, co2_t_per_10k_yuan_value_added numeric, comprehensive_tce_equivalent numeric,
+    raw_material_tce_equivalent numeric, tce_net_of_raw_material numeric, non_fossil_tce_equivalent numeric,
+    tce_net_of_non_fossil numeric, tce_net_of_raw_material_per_10k_yuan_value_added numeric,
+    tce_net_of_non_fossil_per_10k_yuan_value_added numeric);
+create table marts.fct_enterprise_energy_co2_monthly (enterprise_id text, month date, region_code text,
+    industry_code text, energy_code text, emission_scope text, unit text, quantity numeric, quantity_raw_material
+    numeric, quantity_emitting numeric, activity numeric, activity_unit text, co2_factor numeric, co2_factor_unit
+    text, factor_series text, factor_data_year integer, factor_confidence text, factor_beyond_data_year boolean,
+    factor_missing boolean, co2_t numeric);
+create table marts.fct_region_205_1_monthly (region_code text, month date, nbs_code text, energy_name_zh text,
+    statistical_unit text, sort_order integer, enterprises integer, enterprises_with_statement integer,
+    opening_stock numeric, purchased_quantity numeric, purchased_value_1k_yuan numeric, consumption_total numeric,
+    consumption_industrial numeric, consumption_raw_material numeric, consumption_non_industrial numeric,
+    consumption_transport numeric, closing_stock numeric, supplied_to_others numeric, produced_inside numeric,
+    coefficient_used numeric, reference_coefficient numeric, tce_equivalent numeric);
+create table marts.fct_region_carbon_monthly (region_code text, month date, enterprises_reporting bigint,
+    enterprises_factor_missing bigint, direct_co2_t numeric, indirect_electricity_co2_t numeric, indirect_heat_co2_t
+    numeric, total_co2_t numeric, value_added_10k_yuan numeric, co2_t_per_10k_yuan_value_added numeric,
+    comprehensive_tce_equivalent numeric, raw_material_tce_equivalent numeric, tce_net_of_raw_material numeric,
+    non_fossil_tce_equivalent numeric, tce_net_of_non_fossil numeric,
+    tce_net_of_raw_material_per_10k_yuan_value_added numeric, tce_net_of_non_fossil_per_10k_yuan_value_added
+    numeric);
+create table marts.fct_region_industry_carbon_monthly (region_code text, industry_code text, month date,
+    enterprises_reporting bigint, enterprises_factor_missing bigint, direct_co2_t numeric,
+    indirect_electricity_co2_t numeric, indirect_heat_co2_t numeric, total_co2_t numeric, value_added_10k_yuan
+    numeric, co2_t_with_value_added numeric, co2_t_per_10k_yuan_value_added numeric, comprehensive_tce_equivalent
+    numeric, raw_material_tce_equivalent numeric, tce_net_of_raw_material numeric, non_fossil_tce_equivalent
+    numeric, tce_net_of_non_fossil numeric, net_raw_with_value_added numeric, net_non_fossil_with_value_added
+    numeric, tce_net_of_raw_material_per_10k_yuan_value_added numeric,
+    tce_net_of_non_fossil_per_10k_yuan_value_added numeric);
 """
 
 

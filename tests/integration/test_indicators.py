@@ -11,12 +11,14 @@ per unit heat × oxidation × 44/12; net purchased electricity × the grid facto
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import sys
 from datetime import date
 from pathlib import Path
 
+import jsonschema
 import psycopg
 import pytest
 from psycopg.rows import dict_row
@@ -42,7 +44,7 @@ from indicator_fixtures import (
 from expectations import run_quality_gate
 from ingestion.loader import ingest_path
 from orchestration.dbt_env import run_dbt, warehouse_target_path
-from orchestration.lib.export import export_month
+from orchestration.lib.export import export_month, json_schema
 
 N = 31  # days in March and in July 2026: every monthly figure is 31 × the daily value
 # GB/T 2589-2020 coefficients (seed energy_types), kgce per canonical unit
@@ -823,3 +825,313 @@ def test_205_3_gives_unit_product_energy_in_each_standards_own_unit(warehouse):
     assert close(
         supply["unit_product_energy"], float(product(url, POWER, MARCH, "coal_power_supply")["unit_product_energy"])
     )
+
+
+# ------------------------------------------------------------------------------- export contract v2
+
+V1_FILES = ["enterprise_energy.csv", "enterprise_products.csv", "enterprises.csv", "enterprises.json", "manifest.json"]
+V2_FILES = [
+    "carbon.csv",
+    "energy_205_1.csv",
+    "energy_co2.csv",
+    "enterprises.json",
+    "manifest.json",
+    "region_205_1.csv",
+    "region_carbon.csv",
+    "unit_product_205_3.csv",
+]
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def outbox_bytes(outbox: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(outbox)): p.read_bytes() for p in sorted(outbox.rglob("*")) if p.is_file()}
+
+
+def v2_document(warehouse, region: str) -> dict:
+    folder = warehouse["outbox"] / "v2" / "2026-03" / region
+    return json.loads((folder / "enterprises.json").read_text(encoding="utf-8"))
+
+
+def v2_csv(warehouse, region: str, name: str) -> list[dict]:
+    folder = warehouse["outbox"] / "v2" / "2026-03" / region
+    return list(csv.DictReader(io.StringIO((folder / name).read_text(encoding="utf-8"))))
+
+
+def test_export_v2_is_written_beside_v1_and_validates_against_its_schemas(warehouse):
+    from orchestration.lib.export.v2 import MANIFEST_SCHEMA_V2, REGION_SCHEMA_V2
+
+    by_region = {r["region_code"]: r for r in warehouse["export"]["regions"]}
+    assert {k: (r["v2"]["status"], r["v2"]["revision"]) for k, r in by_region.items()} == {
+        HEBEI: ("exported", 1),
+        ZHEJIANG: ("exported", 1),
+    }
+    for region in (HEBEI, ZHEJIANG):
+        v1 = folder_bytes(warehouse["outbox"] / "2026-03" / region)
+        v2 = folder_bytes(warehouse["outbox"] / "v2" / "2026-03" / region)
+        # v1's folder holds v1's files only, and its manifest names no v2 file
+        assert sorted(v1) == V1_FILES and sorted(v2) == V2_FILES
+        assert sorted(json.loads(v1["manifest.json"])["files"]) == V1_FILES[:-1]
+        assert json.loads(v1["manifest.json"])["schema_version"] == "iem-national-export/1"
+        document, manifest = json.loads(v2["enterprises.json"]), json.loads(v2["manifest.json"])
+        jsonschema.Draft202012Validator(json_schema(REGION_SCHEMA_V2)).validate(document)
+        jsonschema.Draft202012Validator(json_schema(MANIFEST_SCHEMA_V2)).validate(manifest)
+        assert document["schema_version"] == manifest["schema_version"] == "iem-national-export/2"
+        for name, entry in manifest["files"].items():
+            assert hashlib.sha256(v2[name]).hexdigest() == entry["sha256"] and len(v2[name]) == entry["bytes"]
+        assert sorted(manifest["files"]) == sorted(set(V2_FILES) - {"manifest.json"})
+        # the same enterprises as v1, in the same order
+        v1_ids = [e["enterprise_id"] for e in json.loads(v1["enterprises.json"])["enterprises"]]
+        assert [e["enterprise_id"] for e in document["enterprises"]] == v1_ids
+        # each CSV row is a JSON row
+        ents = document["enterprises"]
+        assert (
+            manifest["counts"]["energy_205_1_rows"]
+            == sum(len(e["energy_205_1"]) for e in ents)
+            == len(v2_csv(warehouse, region, "energy_205_1.csv"))
+        )
+        assert manifest["counts"]["energy_co2_rows"] == len(v2_csv(warehouse, region, "energy_co2.csv"))
+        assert manifest["counts"]["unit_product_205_3_rows"] == len(v2_csv(warehouse, region, "unit_product_205_3.csv"))
+        assert len(v2_csv(warehouse, region, "carbon.csv")) == len(ents)
+    # Zhejiang: 7 enterprises; the region's 205-1 rows 01 原煤, 21 柴油, 32 热力, 33 电力, 40 能源合计
+    assert [r["nbs_code"] for r in v2_document(warehouse, ZHEJIANG)["summary"]["energy_205_1"]] == [
+        "01",
+        "21",
+        "32",
+        "33",
+        "40",
+    ]
+
+
+def test_export_v2_205_1_of_the_ammonia_works_is_the_hand_checked_form_at_the_printed_precision(warehouse):
+    # the figures of test_205_1_of_a_coal_fired_ammonia_works_every_cell_by_hand, rounded half-up to the
+    # contract's places: quantities 3, 千元 1, coefficients (tce per statistical unit) 6, tce 3
+    document = v2_document(warehouse, ZHEJIANG)
+    [ammonia] = [e for e in document["enterprises"] if e["enterprise_id"] == AMMONIA]
+    form = {r["nbs_code"]: r for r in ammonia["energy_205_1"]}
+    assert list(form) == ["01", "21", "32", "33", "40"]
+    fields = ["statistical_unit", "opening_stock", "purchased_quantity", "purchased_value_1k_yuan"]
+    fields += ["consumption_total", "consumption_industrial", "consumption_raw_material", "consumption_non_industrial"]
+    fields += ["consumption_transport", "closing_stock", "supplied_to_others", "coefficient_used"]
+    fields += ["reference_coefficient", "tce_equivalent"]
+    expected = {
+        # 原煤 t: 9,300 t × 0.7143 = 6,642.99 tce
+        "01": ["t", 5000.0, 9000.0, 7200.0, 9300.0, 9300.0, 6200.0, 0.0, None, 4700.0, 0.0, 0.7143, 0.7143, 6642.99],
+        # 柴油 t: 62 t × 1.4571 = 90.3402 → 90.340
+        "21": ["t", 10.0, 60.0, 420.0, 62.0, 62.0, 0.0, 0.0, 62.0, 8.0, 0.0, 1.4571, 1.4571, 90.34],
+        # 热力 百万千焦: 4,650 t × 3.763 = 17,497.95; 597.99 tce ÷ 17,497.95 = 0.0341748… → 0.034175
+        "32": [
+            "百万千焦",
+            0.0,
+            17497.95,
+            930.0,
+            17497.95,
+            17497.95,
+            0.0,
+            0.0,
+            None,
+            0.0,
+            0.0,
+            0.034175,
+            0.03412,
+            597.99,
+        ],
+        # 电力 万kWh: 899 × 1.229 = 1,104.871 tce
+        "33": ["万kWh", 0.0, 961.0, 5766.0, 899.0, 868.0, 0.0, 31.0, None, 0.0, 62.0, 1.229, 1.229, 1104.871],
+        # 能源合计 tce: 6,642.99 + 90.3402 + 597.99 + 1,104.871 = 8,436.1912 → 8,436.191; opening
+        # 3,572.5 + 14.571 = 3,586.071; purchases 6,428.7 + 87.426 + 597.99 + 1,181.069 = 8,295.185;
+        # industrial 8,436.1912 − 38.099 = 8,398.0922 → 8,398.092; closing 3,357.21 + 11.6568 → 3,368.867
+        "40": [
+            "tce",
+            3586.071,
+            8295.185,
+            14316.0,
+            8436.191,
+            8398.092,
+            4428.66,
+            38.099,
+            90.34,
+            3368.867,
+            76.198,
+            None,
+            None,
+            8436.191,
+        ],
+    }
+    for code, values in expected.items():
+        assert [form[code][f] for f in fields] == values, code
+        assert form[code]["has_statement"] is True and form[code]["balance_closes"] is True
+    # the JSON carries the mart's figures (test_205_1_of_a_coal_fired_ammonia_works_every_cell_by_hand)
+    mart = form_205_1(warehouse["url"], AMMONIA, MARCH)
+    assert float(mart["40"]["tce_equivalent"]) == pytest.approx(8436.1912, abs=5e-4)
+    # the CSV prints exactly the contract's places
+    table = {r["nbs_code"]: r for r in v2_csv(warehouse, ZHEJIANG, "energy_205_1.csv") if r["enterprise_id"] == AMMONIA}
+    assert (table["32"]["coefficient_used"], table["32"]["reference_coefficient"]) == ("0.034175", "0.034120")
+    assert (table["01"]["consumption_total"], table["01"]["tce_equivalent"]) == ("9300.000", "6642.990")
+    assert table["21"]["consumption_transport"] == "62.000" and table["01"]["consumption_transport"] == ""
+    assert (table["40"]["tce_equivalent"], table["40"]["purchased_value_1k_yuan"]) == ("8436.191", "14316.0")
+    assert (
+        table["40"]["energy_codes"] == "diesel;electricity;raw_coal;steam" and table["40"]["balance_closes"] == "true"
+    )
+
+
+def test_export_v2_carries_co2_with_its_grid_factor_year_and_a_missing_factor_is_null_never_zero(warehouse):
+    from orchestration.lib.export.exporter import build_region, validate_against_contract
+    from orchestration.lib.export.v2 import REGION_SCHEMA_V2, build_region_v2, render_files_v2
+
+    url = warehouse["url"]
+    document = v2_document(warehouse, ZHEJIANG)
+    [chem] = [e for e in document["enterprises"] if e["enterprise_id"] == CHEM]
+    # CHEM, March (test_co2_of_a_fixture_month_is_fuel_burned_times_its_factor_by_hand): boiler coal
+    # 31 × 300 t × 750 kgce/t × 29.307 GJ/tce × 26.37 tC/TJ × 0.94 × 44/12 = 18,579.114 t; electricity
+    # 31 × 800 MWh × 0.5366 (data year 2022) = 13,307.68 t
+    direct = N * 300 * 750.0 / 1000 * GJ_PER_TCE * CO2_PER_GJ["raw_coal"]
+    indirect = N * 800_000 / 1000 * GRID_2022
+    carbon = chem["carbon"]
+    assert carbon["direct_co2_t"] == round(direct, 3) == 18579.114
+    assert carbon["indirect_electricity_co2_t"] == 13307.68 and carbon["total_co2_t"] == round(direct + indirect, 3)
+    assert (carbon["grid_factor_t_per_mwh"], carbon["grid_factor_data_year"], carbon["grid_factor_series"]) == (
+        0.5366,
+        2022,
+        "mee_nbs_national",
+    )
+    assert carbon["factor_missing"] is False and carbon["factor_missing_energy_codes"] == []
+    # the dual-control indicators: 综合能耗 43,237.87 tce less the 1,500 t/d of feed coal × 714.3 kgce/t
+    assert carbon["tce_net_of_raw_material"] == 10022.92 and carbon["tce_net_of_non_fossil"] == 43237.87
+    assert carbon["co2_t_per_10k_yuan_value_added"] == round((direct + indirect) / 40_000, 4)  # 0.7972
+    electricity = next(x for x in chem["energy_co2"] if x["energy_code"] == "electricity")
+    assert (electricity["activity"], electricity["co2_factor"], electricity["factor_data_year"]) == (
+        24800.0,
+        0.5366,
+        2022,
+    )
+    [row] = [r for r in v2_csv(warehouse, ZHEJIANG, "carbon.csv") if r["enterprise_id"] == CHEM]
+    assert (row["grid_factor_data_year"], row["grid_factor_t_per_mwh"], row["total_co2_t"]) == (
+        "2022",
+        "0.5366",
+        f"{direct + indirect:.3f}",
+    )
+    region = document["summary"]["carbon"]
+    assert region["enterprises_reporting"] == 7 and region["enterprises_factor_missing"] == 0
+    assert region["total_co2_t"] == pytest.approx(sum(e["carbon"]["total_co2_t"] for e in document["enterprises"]))
+
+    # no grid factor covers March (the data-year 2022 row removed, the 2021 row ends with 2021; in a transaction
+    # rolled back): electricity CO2 and the
+    # totals are null with their flag in the v2 document and empty in its CSV, never 0; the document still
+    # validates against its schema
+    with psycopg.connect(url) as conn:
+        try:
+            conn.execute(
+                "delete from reference.emission_factors where series = 'mee_nbs_national' and data_year = 2022"
+            )
+            _rebuild_co2_in(conn, url)
+            for model in ("fct_region_industry_carbon_monthly", "fct_region_carbon_monthly"):
+                compiled = warehouse_target_path(url) / "compiled" / "iem" / "models" / "marts" / "carbon"
+                conn.execute(f"delete from marts.{model}")
+                conn.execute(f"insert into marts.{model} {(compiled / f'{model}.sql').read_text(encoding='utf-8')}")
+            v2 = build_region_v2(conn, ZHEJIANG, MARCH, build_region(conn, ZHEJIANG, MARCH, []))
+            validate_against_contract(v2, REGION_SCHEMA_V2, "v2 without a grid factor")
+            files = render_files_v2(v2)
+        finally:
+            conn.rollback()
+    [chem] = [e for e in v2["enterprises"] if e["enterprise_id"] == CHEM]
+    assert chem["carbon"]["factor_missing"] is True and chem["carbon"]["factor_missing_energy_codes"] == ["electricity"]
+    assert chem["carbon"]["indirect_electricity_co2_t"] is None and chem["carbon"]["total_co2_t"] is None
+    assert chem["carbon"]["direct_co2_t"] == 18579.114  # the coal's factor did not move
+    electricity = next(x for x in chem["energy_co2"] if x["energy_code"] == "electricity")
+    assert electricity["factor_missing"] is True and electricity["co2_t"] is None and electricity["co2_factor"] is None
+    assert v2["summary"]["carbon"]["total_co2_t"] is None and v2["summary"]["carbon"]["enterprises_factor_missing"] == 7
+    [row] = [r for r in csv.DictReader(io.StringIO(files["carbon.csv"].decode())) if r["enterprise_id"] == CHEM]
+    assert (row["total_co2_t"], row["factor_missing"], row["factor_missing_energy_codes"]) == (
+        "",
+        "true",
+        "electricity",
+    )
+    assert carbon_month(url, CHEM, MARCH)["total_co2_t"] is not None  # rolled back: the warehouse as built
+
+
+def test_re_export_of_the_unchanged_month_is_byte_identical_for_v1_and_v2_and_v1_is_v1s_own_bytes(warehouse, tmp_path):
+    from orchestration.lib.export.exporter import _manifest, build_region, render_files
+
+    url, outbox = warehouse["url"], warehouse["outbox"]
+    before = outbox_bytes(outbox)
+    assert len(before) == 2 * (len(V1_FILES) + len(V2_FILES))
+    quality = run_quality_gate(url, month=MARCH)
+    again = export_month(url, MARCH, outbox, quality=quality)
+    fresh = export_month(url, MARCH, tmp_path / "fresh", quality=quality)  # an empty outbox: from the ledger
+    for result in (again, fresh):
+        assert result["status"] == "unchanged"
+        assert {(r["status"], r["revision"], r["v2"]["status"], r["v2"]["revision"]) for r in result["regions"]} == {
+            ("unchanged", 1, "unchanged", 1)
+        }
+    assert outbox_bytes(outbox) == before and outbox_bytes(tmp_path / "fresh") == before
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select count(*) from audit.export_revisions").fetchone() == (2,)
+        assert conn.execute("select count(*) from audit.export_v2_revisions").fetchone() == (2,)
+        # v1's files are what the v1 functions alone write for the month (document, CSVs, manifest): the v2
+        # export beside them changes none of their bytes
+        [watermark] = conn.execute(
+            "select data_watermark from audit.export_revisions where region_code = %s and revision = 1", (ZHEJIANG,)
+        ).fetchone()
+        warnings = [{"name": w.name, "failures": w.details.get("failures", [])} for w in quality.warnings(ZHEJIANG)]
+        doc = build_region(conn, ZHEJIANG, MARCH, warnings)
+    files = render_files(doc)
+    summary = {
+        "blocking_checks_passed": True,
+        "warnings": sorted({w["name"] for w in warnings}),
+        "enterprises_with_warnings": sorted({e["enterprise_id"] for e in doc["enterprises"] if e["quality_warnings"]}),
+    }
+    files["manifest.json"] = _manifest(ZHEJIANG, MARCH, 1, files, doc, watermark, summary)
+    assert {f"2026-03/{ZHEJIANG}/{k}": v for k, v in files.items()} == {
+        k: v for k, v in before.items() if k.startswith(f"2026-03/{ZHEJIANG}/")
+    }
+
+
+def test_a_change_seen_only_by_v2_gives_a_v2_revision_naming_it_and_leaves_v1_unchanged(warehouse, tmp_path):
+    url = warehouse["url"]
+    quality = run_quality_gate(url, month=MARCH)
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "update marts.fct_enterprise_carbon_monthly set grid_factor_confidence = 'V' "
+            "where enterprise_id = %s and month = %s",
+            (CHEM, MARCH),
+        )
+        conn.commit()
+        try:
+            national = tmp_path / "national"  # v2's own destination; v1 has none here
+            result = export_month(url, MARCH, tmp_path / "outbox", quality=quality, deliver_v2_to=str(national))
+        finally:
+            conn.execute(
+                "update marts.fct_enterprise_carbon_monthly set grid_factor_confidence = 'S' "
+                "where enterprise_id = %s and month = %s",
+                (CHEM, MARCH),
+            )
+            conn.commit()
+        by_region = {r["region_code"]: r for r in result["regions"]}
+        assert (by_region[ZHEJIANG]["status"], by_region[ZHEJIANG]["revision"]) == ("unchanged", 1)
+        assert (by_region[ZHEJIANG]["v2"]["status"], by_region[ZHEJIANG]["v2"]["revision"]) == ("exported", 2)
+        assert (by_region[HEBEI]["v2"]["status"], by_region[HEBEI]["v2"]["revision"]) == ("unchanged", 1)
+        [diff] = conn.execute(
+            "select diff from audit.export_v2_revisions where region_code = %s and revision = 2", (ZHEJIANG,)
+        ).fetchone()
+    [changed] = diff["changed"]
+    assert (changed["enterprise_id"], changed["fields"]) == (CHEM, ["carbon"])
+    assert (
+        changed["before"]["carbon"]["grid_factor_confidence"],
+        changed["after"]["carbon"]["grid_factor_confidence"],
+    ) == (
+        "S",
+        "V",
+    )
+    manifest = json.loads((tmp_path / "outbox" / "v2" / "2026-03" / ZHEJIANG / "manifest.json").read_bytes())
+    assert manifest["revision"] == 2
+    # delivered to v2's destination under v2/<YYYY-MM>/<region>/r<revision>/, each revision once, in v2's ledger
+    assert by_region[ZHEJIANG]["v2"]["delivery"]["status"] == "delivered" and "delivery" not in by_region[ZHEJIANG]
+    assert sorted(p.name for p in (national / "v2" / "2026-03" / ZHEJIANG / "r2").iterdir()) == V2_FILES
+    assert sorted(p.name for p in national.iterdir()) == ["v2"]
+    keys = rows(url, "select region_code, revision, idempotency_key from audit.export_v2_deliveries order by 1")
+    assert [(k["region_code"], k["revision"]) for k in keys] == [(HEBEI, 1), (ZHEJIANG, 2)]
+    assert keys[1]["idempotency_key"].startswith(f"{ZHEJIANG}-2026-03-v2-r2-")
+    assert rows(url, "select count(*) as n from audit.export_deliveries") == [{"n": 0}]

@@ -12,6 +12,7 @@ from typing import cast
 
 import psycopg
 import requests
+from psycopg import sql
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 
@@ -19,9 +20,10 @@ class DeliveryError(Exception):
     pass
 
 
-def idempotency_key(region: str, month: date, revision: int, files: dict[str, bytes]) -> str:
+def idempotency_key(region: str, month: date, revision: int, files: dict[str, bytes], contract: str = "v1") -> str:
     manifest = json.loads(files["manifest.json"])
-    return f"{region}-{month:%Y-%m}-r{revision}-{manifest['content_sha256'][:16]}"
+    version = "" if contract == "v1" else f"{contract}-"
+    return f"{region}-{month:%Y-%m}-{version}r{revision}-{manifest['content_sha256'][:16]}"
 
 
 def deliver(
@@ -33,11 +35,18 @@ def deliver(
     files: dict[str, bytes],
     *,
     max_attempts: int = 5,
+    contract: str = "v1",
 ) -> dict:
-    key = idempotency_key(region, month, revision, files)
+    """Contract v1: ledger audit.export_deliveries, folder <destination>/<YYYY-MM>/<region>/r<revision>/;
+    contract v2: audit.export_v2_deliveries, <destination>/v2/<YYYY-MM>/<region>/r<revision>/, and the body
+    names its schema version."""
+    key = idempotency_key(region, month, revision, files, contract)
+    table = sql.Identifier("audit", "export_deliveries" if contract == "v1" else f"export_{contract}_deliveries")
     done = conn.execute(
-        "select attempt, acknowledgement from audit.export_deliveries where region_code = %s and "
-        "month = %s and revision = %s and status = 'delivered'",
+        sql.SQL(
+            "select attempt, acknowledgement from {} where region_code = %s and "
+            "month = %s and revision = %s and status = 'delivered'"
+        ).format(table),
         (region, month, revision),
     ).fetchone()
     if done:
@@ -45,8 +54,9 @@ def deliver(
     attempt_no = cast(
         "tuple",
         conn.execute(
-            "select coalesce(max(attempt), 0) from audit.export_deliveries where region_code = %s "
-            "and month = %s and revision = %s",
+            sql.SQL(
+                "select coalesce(max(attempt), 0) from {} where region_code = %s and month = %s and revision = %s"
+            ).format(table),
             (region, month, revision),
         ).fetchone(),
     )[0]
@@ -55,9 +65,11 @@ def deliver(
         nonlocal attempt_no
         attempt_no += 1
         conn.execute(
-            "insert into audit.export_deliveries (region_code, month, revision, attempt, destination, "
-            "idempotency_key, status, http_status, error, acknowledgement) "
-            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            sql.SQL(
+                "insert into {} (region_code, month, revision, attempt, destination, "
+                "idempotency_key, status, http_status, error, acknowledgement) "
+                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            ).format(table),
             (region, month, revision, attempt_no, destination, key, status, http_status, error, ack),
         )
         conn.commit()
@@ -69,6 +81,9 @@ def deliver(
                 "region_code": region,
                 "month": f"{month:%Y-%m}",
                 "revision": revision,
+                **(
+                    {} if contract == "v1" else {"schema_version": json.loads(files["manifest.json"])["schema_version"]}
+                ),
                 "files": {n: base64.b64encode(d).decode() for n, d in sorted(files.items())},
             }
             try:
@@ -81,7 +96,8 @@ def deliver(
                 raise DeliveryError(f"HTTP {resp.status_code}")
             record("delivered", http_status=resp.status_code, ack=resp.text[:2000])
             return resp.text[:2000]
-        folder = Path(destination.removeprefix("file://")) / f"{month:%Y-%m}" / region / f"r{revision}"
+        root = Path(destination.removeprefix("file://")) / ("" if contract == "v1" else contract)
+        folder = root / f"{month:%Y-%m}" / region / f"r{revision}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             for name, data in files.items():

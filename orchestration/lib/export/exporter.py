@@ -13,6 +13,7 @@ import functools
 import hashlib
 import io
 import json
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from importlib import resources
@@ -22,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import jsonschema
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from .delivery import deliver
@@ -31,6 +33,8 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 STATUS_ORDER = {"unchanged": 0, "exported": 1, "blocked": 2}
 
 PLACES = {"quantity": 3, "tce": 3, "coefficient": 4, "share": 4, "money": 1, "intensity": 4, "upe": 2}
+# contract v2 only: 205-1 coefficients (tce per statistical unit), CO2 (t), CO2 factors, the grid factor
+PLACES |= {"coefficient_205_1": 6, "co2": 3, "co2_factor": 6, "grid_factor": 4}
 
 
 REGION_SCHEMA = "region-month.v1.schema.json"
@@ -319,7 +323,7 @@ def _keyed_diff(old: list[dict], new: list[dict], key: str) -> dict:
     }
 
 
-def diff_documents(old: dict | None, new: dict) -> dict:
+def diff_documents(old: dict | None, new: dict, nested: dict[str, str] = NESTED_KEYS) -> dict:
     """Rows (enterprises) added, removed or changed between two revisions: the changed fields with
     their values before and after, and for energy types and products the changed nested rows."""
     if old is None:
@@ -335,18 +339,14 @@ def diff_documents(old: dict | None, new: dict) -> dict:
     for ent in sorted(set(before) & set(after)):
         fields = sorted(k for k in after[ent] if before[ent].get(k) != after[ent].get(k))
         if fields:
-            flat = [k for k in fields if k not in NESTED_KEYS]
+            flat = [k for k in fields if k not in nested]
             changed.append(
                 {
                     "enterprise_id": ent,
                     "fields": fields,
                     "before": {k: before[ent].get(k) for k in flat},
                     "after": {k: after[ent].get(k) for k in flat},
-                    **{
-                        k: _keyed_diff(before[ent].get(k, []), after[ent][k], NESTED_KEYS[k])
-                        for k in fields
-                        if k in NESTED_KEYS
-                    },
+                    **{k: _keyed_diff(before[ent].get(k, []), after[ent][k], nested[k]) for k in fields if k in nested},
                 }
             )
     return {
@@ -395,13 +395,17 @@ def _write_files(folder: Path, files: dict[str, bytes]) -> list[str]:
     return written
 
 
-def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: str | None = None) -> dict:
-    """Export every pilot region with data for `month`; see the module doc. Returns DESIGN §7's --json."""
+def export_month(
+    url: str, month: date, outbox: Path, *, quality, deliver_to: str | None = None, deliver_v2_to: str | None = None
+) -> dict:
+    """Export every pilot region with data for `month`; see the module doc. Returns DESIGN §7's --json.
+    Contract v1 goes to `deliver_to`; contract v2 only to its own destination `deliver_v2_to` (a receiver of
+    v1 sees exactly what it saw before v2 existed)."""
     month = month.replace(day=1)
     outbox = Path(outbox)
     regions_out = []
     with psycopg.connect(url) as conn:
-        if conn.execute("select to_regclass('audit.export_runs') is null").fetchone() == (True,):
+        if conn.execute("select to_regclass('audit.export_v2_runs') is null").fetchone() == (True,):
             ensure_ledger(conn)  # bootstrap made it already where the exporter runs as its role
         conn.commit()
         regions = [
@@ -430,8 +434,16 @@ def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: st
                     (region, month, json.dumps(names)),
                 )
                 conn.commit()
+                _record_run(conn, V2, region, month, "blocked", failed=names)
                 regions_out.append(
-                    {"region_code": region, "status": "blocked", "revision": None, "files": [], "failed_checks": names}
+                    {
+                        "region_code": region,
+                        "status": "blocked",
+                        "revision": None,
+                        "files": [],
+                        "failed_checks": names,
+                        "v2": {"status": "blocked", "revision": None, "files": [], "failed_checks": names},
+                    }
                 )
                 continue
             warnings = [{"name": w.name, "failures": w.details.get("failures", [])} for w in quality.warnings(region)]
@@ -450,6 +462,7 @@ def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: st
                     (region, month, json.dumps([reason])),
                 )
                 conn.commit()
+                _record_run(conn, V2, region, month, "blocked", failed=[reason])
                 regions_out.append(
                     {
                         "region_code": region,
@@ -457,77 +470,156 @@ def export_month(url: str, month: date, outbox: Path, *, quality, deliver_to: st
                         "revision": None,
                         "files": [],
                         "failed_checks": [reason],
+                        "v2": {"status": "blocked", "revision": None, "files": [], "failed_checks": [reason]},
                     }
                 )
                 continue
-            digest = content_hash(files)
-            last = conn.execute(
-                "select revision, content_sha256 from audit.export_revisions "
-                "where region_code = %s and month = %s order by revision desc limit 1",
-                (region, month),
-            ).fetchone()
-            quality_summary = {
-                "blocking_checks_passed": True,
-                "warnings": sorted({w["name"] for w in warnings}),
-                "enterprises_with_warnings": sorted(
-                    {e["enterprise_id"] for e in doc["enterprises"] if e["quality_warnings"]}
-                ),
-            }
-            if last and last[1] == digest:
-                revision, status = last[0], "unchanged"
-                stored: dict[str, bytes] = dict(
-                    conn.execute(
-                        "select file_name, content from audit.export_files where region_code = %s "
-                        "and month = %s and revision = %s",
-                        (region, month, revision),
-                    ).fetchall()
-                )
-                files_all = {k: bytes(v) for k, v in stored.items()}
-            else:
-                revision = (last[0] + 1) if last else 1
-                previous = None
-                if last:
-                    old = conn.execute(
-                        "select content from audit.export_files where region_code = %s and month = %s "
-                        "and revision = %s and file_name = 'enterprises.json'",
-                        (region, month, last[0]),
-                    ).fetchone()
-                    previous = json.loads(bytes(old[0])) if old else None
-                diff = diff_documents(previous, doc)
-                files_all = {
-                    **files,
-                    "manifest.json": _manifest(region, month, revision, files, doc, watermark, quality_summary),
-                }
-                conn.execute(
-                    "insert into audit.export_revisions (region_code, month, revision, content_sha256, "
-                    "data_watermark, diff) values (%s, %s, %s, %s, %s, %s)",
-                    (region, month, revision, digest, watermark, json.dumps(diff, ensure_ascii=False)),
-                )
-                for name, data in files_all.items():
-                    conn.execute(
-                        "insert into audit.export_files (region_code, month, revision, file_name, sha256, content) "
-                        "values (%s, %s, %s, %s, %s, %s)",
-                        (region, month, revision, name, hashlib.sha256(data).hexdigest(), data),
-                    )
-                status = "exported"
-            conn.execute(
-                "insert into audit.export_runs (region_code, month, status, revision) values (%s, %s, %s, %s)",
-                (region, month, status, revision),
-            )
-            conn.commit()
-            written = _write_files(outbox / f"{month:%Y-%m}" / region, files_all)
+            v1 = _keep_revision(conn, V1, region, month, doc, files, watermark, warnings)
+            written = _write_files(outbox / f"{month:%Y-%m}" / region, v1["files_all"])
             delivery = None
             if deliver_to:
-                delivery = deliver(conn, deliver_to, region, month, revision, files_all)
+                delivery = deliver(conn, deliver_to, region, month, v1["revision"], v1["files_all"])
             regions_out.append(
                 {
                     "region_code": region,
-                    "status": status,
-                    "revision": revision,
+                    "status": v1["status"],
+                    "revision": v1["revision"],
                     "files": written,
                     "failed_checks": [],
                     **({"delivery": delivery} if delivery else {}),
+                    "v2": _export_v2(conn, region, month, doc, outbox, watermark, warnings, deliver_v2_to),
                 }
             )
-    worst = max((r["status"] for r in regions_out), key=STATUS_ORDER.__getitem__, default="unchanged")
+    statuses = [s for r in regions_out for s in (r["status"], r["v2"]["status"])]
+    worst = max(statuses, key=STATUS_ORDER.__getitem__, default="unchanged")
     return {"month": f"{month:%Y-%m}", "status": worst, "regions": regions_out}
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A contract's own revisions and ledger tables (audit.export_* for v1, audit.export_v2_* for v2)."""
+
+    name: str
+    tables: str  # prefix of its ledger tables in schema audit
+    nested: dict[str, str]
+
+    def table(self, name: str) -> sql.Identifier:
+        return sql.Identifier("audit", self.tables + name)
+
+
+V1 = Contract("v1", "export_", NESTED_KEYS)
+V2 = Contract(
+    "v2",
+    "export_v2_",
+    {"energy_205_1": "nbs_code", "unit_product_205_3": "product_code", "energy_co2": "energy_code"},
+)
+
+
+def _record_run(conn, c: Contract, region: str, month: date, status: str, revision=None, failed=()) -> None:
+    conn.execute(
+        sql.SQL(
+            "insert into {} (region_code, month, status, revision, failed_checks) values (%s, %s, %s, %s, %s)"
+        ).format(c.table("runs")),
+        (region, month, status, revision, json.dumps(list(failed))),
+    )
+    conn.commit()
+
+
+def _keep_revision(
+    conn, c: Contract, region: str, month: date, doc: dict, files: dict[str, bytes], watermark, warnings: list[dict]
+) -> dict:
+    """Same content hash as the latest revision: the kept bytes, no new revision; otherwise revision n+1
+    with its diff and its files, byte for byte. Records the run and commits."""
+    digest = content_hash(files)
+    last = conn.execute(
+        sql.SQL(
+            "select revision, content_sha256 from {} "
+            "where region_code = %s and month = %s order by revision desc limit 1"
+        ).format(c.table("revisions")),
+        (region, month),
+    ).fetchone()
+    quality_summary = {
+        "blocking_checks_passed": True,
+        "warnings": sorted({w["name"] for w in warnings}),
+        "enterprises_with_warnings": sorted({e["enterprise_id"] for e in doc["enterprises"] if e["quality_warnings"]}),
+    }
+    if last and last[1] == digest:
+        revision, status = last[0], "unchanged"
+        stored: dict[str, bytes] = dict(
+            conn.execute(
+                sql.SQL(
+                    "select file_name, content from {} where region_code = %s and month = %s and revision = %s"
+                ).format(c.table("files")),
+                (region, month, revision),
+            ).fetchall()
+        )
+        files_all = {k: bytes(v) for k, v in stored.items()}
+    else:
+        revision = (last[0] + 1) if last else 1
+        previous = None
+        if last:
+            old = conn.execute(
+                sql.SQL(
+                    "select content from {} where region_code = %s and month = %s "
+                    "and revision = %s and file_name = 'enterprises.json'"
+                ).format(c.table("files")),
+                (region, month, last[0]),
+            ).fetchone()
+            previous = json.loads(bytes(old[0])) if old else None
+        diff = diff_documents(previous, doc, c.nested)
+        if c is V1:
+            manifest = _manifest(region, month, revision, files, doc, watermark, quality_summary)
+        else:
+            from .v2 import manifest_v2
+
+            manifest = manifest_v2(region, month, revision, files, doc, watermark, quality_summary)
+        files_all = {**files, "manifest.json": manifest}
+        conn.execute(
+            sql.SQL(
+                "insert into {} (region_code, month, revision, content_sha256, "
+                "data_watermark, diff) values (%s, %s, %s, %s, %s, %s)"
+            ).format(c.table("revisions")),
+            (region, month, revision, digest, watermark, json.dumps(diff, ensure_ascii=False)),
+        )
+        for name, data in files_all.items():
+            conn.execute(
+                sql.SQL(
+                    "insert into {} (region_code, month, revision, file_name, sha256, content) "
+                    "values (%s, %s, %s, %s, %s, %s)"
+                ).format(c.table("files")),
+                (region, month, revision, name, hashlib.sha256(data).hexdigest(), data),
+            )
+        status = "exported"
+    conn.execute(
+        sql.SQL("insert into {} (region_code, month, status, revision) values (%s, %s, %s, %s)").format(
+            c.table("runs")
+        ),
+        (region, month, status, revision),
+    )
+    conn.commit()
+    return {"revision": revision, "status": status, "files_all": files_all}
+
+
+def _export_v2(
+    conn, region: str, month: date, v1_doc: dict, outbox: Path, watermark, warnings, deliver_to: str | None
+) -> dict:
+    """Contract v2 of a region that v1 exported, beside it: its own folder (outbox/v2/<YYYY-MM>/<region>/),
+    revisions and ledger. A v2 document that breaks its schema blocks v2 only, with the reason."""
+    from .v2 import REGION_SCHEMA_V2, build_region_v2, render_files_v2
+
+    conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"iem export v2 {region} {month:%Y-%m}",))
+    try:
+        doc = build_region_v2(conn, region, month, v1_doc)
+        validate_against_contract(doc, REGION_SCHEMA_V2, f"v2 region {region}, month {month:%Y-%m}")
+        files = render_files_v2(doc)
+    except (ValueError, ArithmeticError, TypeError, psycopg.Error) as exc:  # e.g. a v2 mart not built
+        conn.rollback()
+        reason = f"export_document_v2: {type(exc).__name__}: {str(exc)[:500]}"
+        _record_run(conn, V2, region, month, "blocked", failed=[reason])
+        return {"status": "blocked", "revision": None, "files": [], "failed_checks": [reason]}
+    kept = _keep_revision(conn, V2, region, month, doc, files, watermark, warnings)
+    written = _write_files(outbox / "v2" / f"{month:%Y-%m}" / region, kept["files_all"])
+    out = {"status": kept["status"], "revision": kept["revision"], "files": written, "failed_checks": []}
+    if deliver_to:
+        out["delivery"] = deliver(conn, deliver_to, region, month, kept["revision"], kept["files_all"], contract="v2")
+    return out
