@@ -46,6 +46,7 @@ from .loader import (
     REJECT_COLUMNS,
     BatchResult,
     FeedFileError,
+    _copy_frame,
     _reading_months,
     _repeats_of_rejected_rows,
     _storable,
@@ -513,7 +514,7 @@ def _book(conn: psycopg.Connection, chunk: _Chunk, months_ready: set) -> list[Ba
                     copy.write(buf.getvalue())
         stamp = [pl.lit(entity_name).alias("entity")]
         if checked.rejects.height:
-            _copy(
+            _copy_frame(
                 cur,
                 "quarantine.rejected_rows",
                 REJECT_COLUMNS,
@@ -529,7 +530,7 @@ def _book(conn: psycopg.Connection, chunk: _Chunk, months_ready: set) -> list[Ba
                 ),
             )
         if checked.duplicates.height:
-            _copy(
+            _copy_frame(
                 cur,
                 "quarantine.duplicate_rows",
                 DUPLICATE_COLUMNS,
@@ -569,16 +570,6 @@ def _book(conn: psycopg.Connection, chunk: _Chunk, months_ready: set) -> list[Ba
 
 class _Conflict(RuntimeError):
     pass
-
-
-def _copy(cur: psycopg.Cursor, table: str, columns: list[str], frame: pl.DataFrame) -> None:
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        sql.SQL(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    )
-    with cur.copy(stmt) as copy:
-        buf = io.BytesIO()
-        frame.select(columns).write_csv(buf, include_header=False)
-        copy.write(buf.getvalue())
 
 
 def _one(url: str, r: _Read, reference: Reference) -> BatchResult:

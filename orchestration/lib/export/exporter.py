@@ -57,7 +57,11 @@ def validate_against_contract(document: dict, schema_name: str, what: str) -> No
 
 
 def ensure_ledger(conn: psycopg.Connection) -> None:
-    conn.execute(resources.files("orchestration.lib.export").joinpath("ledger.sql").read_text(encoding="utf-8"))
+    """The ledger tables of every contract (ledger.sql is v1's; each later contract gets the same tables
+    under its own prefix, see `Contract`)."""
+    ddl = resources.files("orchestration.lib.export").joinpath("ledger.sql").read_text(encoding="utf-8")
+    for contract in CONTRACTS:
+        conn.execute(ddl.replace(f"audit.{V1.tables}", f"audit.{contract.tables}"))
 
 
 def _num(value, kind: str):
@@ -360,16 +364,35 @@ def diff_documents(old: dict | None, new: dict, nested: dict[str, str] = NESTED_
 def _manifest(
     region_code: str, month: date, revision: int, files: dict[str, bytes], doc: dict, watermark, quality: dict
 ) -> bytes:
+    counts = {
+        "enterprises": len(doc["enterprises"]),
+        "energy_rows": sum(len(e["energy"]) for e in doc["enterprises"]),
+        "product_rows": sum(len(e["products"]) for e in doc["enterprises"]),
+    }
+    return manifest_bytes(
+        SCHEMA_VERSION, MANIFEST_SCHEMA, "manifest", region_code, month, revision, files, counts, watermark, quality
+    )
+
+
+def manifest_bytes(
+    schema_version: str,
+    schema_name: str,
+    what: str,
+    region_code: str,
+    month: date,
+    revision: int,
+    files: dict[str, bytes],
+    counts: dict,
+    watermark,
+    quality: dict,
+) -> bytes:
+    """manifest.json of a revision of any contract (its schema version, counts and schema), validated."""
     manifest = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": schema_version,
         "region_code": region_code,
         "month": f"{month:%Y-%m}",
         "revision": revision,
-        "counts": {
-            "enterprises": len(doc["enterprises"]),
-            "energy_rows": sum(len(e["energy"]) for e in doc["enterprises"]),
-            "product_rows": sum(len(e["products"]) for e in doc["enterprises"]),
-        },
+        "counts": counts,
         "files": {
             name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
             for name, data in sorted(files.items())
@@ -378,7 +401,7 @@ def _manifest(
         "data_watermark": watermark.astimezone(LOCAL_TZ).isoformat() if watermark else None,
         "quality": quality,
     }
-    validate_against_contract(manifest, MANIFEST_SCHEMA, f"manifest of region {region_code}, month {month:%Y-%m}")
+    validate_against_contract(manifest, schema_name, f"{what} of region {region_code}, month {month:%Y-%m}")
     return (json.dumps(manifest, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 
@@ -513,6 +536,7 @@ V2 = Contract(
     "export_v2_",
     {"energy_205_1": "nbs_code", "unit_product_205_3": "product_code", "energy_co2": "energy_code"},
 )
+CONTRACTS = (V1, V2)
 
 
 def _record_run(conn, c: Contract, region: str, month: date, status: str, revision=None, failed=()) -> None:

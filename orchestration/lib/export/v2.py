@@ -11,7 +11,6 @@ its own folder, schemas, revisions and ledger tables (docs/export-contract.md, c
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import date
 
@@ -19,7 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from .exporter import LOCAL_TZ, _csv, _int, _num, _text, content_hash, validate_against_contract
+from .exporter import _csv, _int, _num, _text, manifest_bytes
 
 SCHEMA_VERSION_V2 = "iem-national-export/2"
 REGION_SCHEMA_V2 = "region-month.v2.schema.json"
@@ -289,19 +288,15 @@ def manifest_v2(
     region_code: str, month: date, revision: int, files: dict[str, bytes], doc: dict, watermark, quality: dict
 ) -> bytes:
     """manifest.json of a v2 revision: as v1's, with the v2 schema version and row counts."""
-    manifest = {
-        "schema_version": SCHEMA_VERSION_V2,
-        "region_code": region_code,
-        "month": f"{month:%Y-%m}",
-        "revision": revision,
-        "counts": counts_v2(doc),
-        "files": {
-            name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-            for name, data in sorted(files.items())
-        },
-        "content_sha256": content_hash(files),
-        "data_watermark": watermark.astimezone(LOCAL_TZ).isoformat() if watermark else None,
-        "quality": quality,
-    }
-    validate_against_contract(manifest, MANIFEST_SCHEMA_V2, f"v2 manifest of region {region_code}, month {month:%Y-%m}")
-    return (json.dumps(manifest, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    return manifest_bytes(
+        SCHEMA_VERSION_V2,
+        MANIFEST_SCHEMA_V2,
+        "v2 manifest",
+        region_code,
+        month,
+        revision,
+        files,
+        counts_v2(doc),
+        watermark,
+        quality,
+    )
