@@ -30,15 +30,19 @@ LONGEST_FIRST = (
     "demo",  # ~300 s: `iem run` twice, transform + export, check, the UI on its home, every dashboard page
     "tests/e2e/test_evaluate.py",  # ~235 s: 50 enterprises × 60 days, and a clean simulation
     "tests/integration/test_warehouse.py",  # ~85 s
-    "tests/adversarial/test_vee_isolation.py",  # ~85 s
+    "adversarial",  # ~250 s: the shared baseline and hostile warehouses, and the four modules that read them
     "tests/e2e/test_dagster_ui.py",  # ~80 s: daemon, webserver and a launched run
     "tests/integration/test_incremental_build.py",  # ~55 s
     "tests/integration/test_silent_feed_schedule.py",  # ~52 s
     "tests/integration/test_period_true_vee.py",  # ~50 s
     "tests/integration/test_docs_and_analyst.py",  # ~50 s
-    "tests/adversarial/test_gate_recomputes.py",  # ~47 s
     "tests/integration/test_forecast.py",  # ~47 s
 )
+
+
+# Session-scoped warehouses: every test that uses one runs on the worker that built it (else each worker
+# builds its own copy: 30-75 s each).
+SHARED_WAREHOUSES = {"baseline_pristine": "adversarial", "demo_run": "demo"}
 
 
 def xdist_group_of(item) -> str:
@@ -52,7 +56,8 @@ def pytest_collection_modifyitems(config, items):
         if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.database)
         if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+            shared = [group for name, group in SHARED_WAREHOUSES.items() if name in getattr(item, "fixturenames", ())]
+            item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.nodeid.split("::")[0]))
     rank = {group: n for n, group in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(xdist_group_of(item), len(rank)))  # stable: collection order otherwise
 

@@ -38,11 +38,15 @@ def test_a_meters_only_change_gives_the_full_builds_marts_and_export(cast, copy_
     inc_marts, full_marts = mart_rows(incremental, **everything), mart_rows(full, **everything)
     assert inc_marts == full_marts
     exports = [_gate_and_export(u, tmp_path / name) for u, name in ((incremental, "inc"), (full, "full"))]
-    # the same regions, statuses, revisions, checks and file names (each side writes into its own outbox)
+    # the same regions, statuses, revisions, checks and file names, of contract v1 and v2 (each side writes
+    # into its own outbox)
     for region in (r for e in exports for r in e["regions"]):
-        region["files"] = sorted(Path(f).name for f in region["files"])
+        for result in (region, region["v2"]):
+            result["files"] = sorted(Path(f).name for f in result["files"])
     assert exports[0]["regions"] == exports[1]["regions"]
-    assert region_files(tmp_path / "inc", cast.victim_region) == region_files(tmp_path / "full", cast.victim_region)
+    for contract in ("", "v2"):  # v1 in the outbox, v2 under outbox/v2
+        inc, full = (region_files(tmp_path / side / contract, cast.victim_region) for side in ("inc", "full"))
+        assert inc == full and inc, contract
 
 
 def test_one_enterprises_far_off_reading_leaves_the_others_marts_alone(cast, baseline, copy_of_baseline, tmp_path):
