@@ -214,14 +214,20 @@ def format_run_summary(summary: dict) -> str:
     export = summary.get("export") or {}
     if export:
         lines.append(f"  export {summary['month']}: {export.get('status')} → {summary['export_dir']}")
+        if summary.get("export_v2_dir"):
+            lines.append(f"    contract v2 (205-1, 205-3, CO2) → {summary['export_v2_dir']}")
         for region in export.get("regions") or []:
             failed = region.get("failed_checks") or []
             delivery = (region.get("delivery") or {}).get("status")
+            v2 = region.get("v2") or {}
             lines.append(
                 f"    {region['region_code']}: {region['status']}"
                 + (f", revision {region['revision']}" if region.get("revision") is not None else "")
                 + (f", delivery {delivery}" if delivery else "")
                 + (f"; blocked by {', '.join(failed)}" if failed else "")
+                + (f"; v2 {v2['status']}" if v2 else "")
+                + (f", revision {v2['revision']}" if v2.get("revision") is not None else "")
+                + (f" ({', '.join(v2['failed_checks'])})" if v2.get("failed_checks") and not failed else "")
             )
     lines.append(f"  dashboards:    {summary['dashboard_dir']}/index.html")
     lines.append(f"  acceptance:    {summary['dashboard_dir']}/acceptance.html")

@@ -352,6 +352,7 @@ def run_pipeline(month: date | None = None, terminal: Terminal | None = None, lo
         "demo_feed_written": demo,
         "home": str(paths.home),
         "export_dir": str(paths.outbox / f"{month:%Y-%m}"),
+        "export_v2_dir": str(paths.outbox / "v2" / f"{month:%Y-%m}"),
         "dashboard_dir": str(paths.dashboards / f"{month:%Y-%m}"),
         "ingest": run.ingest,
         "rejected_reasons": rejected_reasons(url, loaded),

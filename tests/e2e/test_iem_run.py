@@ -83,6 +83,8 @@ def test_the_run_summary_reads_in_ten_seconds_and_the_full_log_is_kept(demo_run)
     assert counted == ingest["rows_quarantined"] if len(reasons) < 5 else counted <= ingest["rows_quarantined"]
     for region in summary["export"]["regions"]:
         assert f"    {region['region_code']}: {region['status']}" in text
+        assert f"; v2 {region['v2']['status']}" in text  # contract v2 beside v1, per region
+    assert f"contract v2 (205-1, 205-3, CO2) → {summary['export_v2_dir']}" in text
     # the first run into an empty warehouse raises every alert the warehouse holds
     url = run_iem(["db", "url"], env).stdout.strip()
     with psycopg.connect(url) as conn:
