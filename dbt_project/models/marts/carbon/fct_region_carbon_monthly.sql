@@ -6,11 +6,10 @@ with grouped as (
         month,
         sum(enterprises_reporting)::bigint as enterprises_reporting,
         sum(enterprises_factor_missing)::bigint as enterprises_factor_missing,
-        case when bool_and(direct_co2_t is not null) then sum(direct_co2_t) end as direct_co2_t,
-        case when bool_and(indirect_electricity_co2_t is not null) then sum(indirect_electricity_co2_t) end
-            as indirect_electricity_co2_t,
-        case when bool_and(indirect_heat_co2_t is not null) then sum(indirect_heat_co2_t) end as indirect_heat_co2_t,
-        case when bool_and(total_co2_t is not null) then sum(total_co2_t) end as total_co2_t,
+        {{ sum_when_complete('direct_co2_t') }} as direct_co2_t,
+        {{ sum_when_complete('indirect_electricity_co2_t') }} as indirect_electricity_co2_t,
+        {{ sum_when_complete('indirect_heat_co2_t') }} as indirect_heat_co2_t,
+        {{ sum_when_complete('total_co2_t') }} as total_co2_t,
         sum(value_added_10k_yuan) as value_added_10k_yuan,
         case
             when bool_and(co2_t_with_value_added is not null) filter (where value_added_10k_yuan is not null)
