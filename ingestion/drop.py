@@ -577,19 +577,23 @@ def _one(url: str, r: _Read, reference: Reference) -> BatchResult:
     f = r.file
     if r.done:
         return r.done
-    if r.failure:
-        reason, encoding, raw = r.failure
+
+    def failed(reason: str, encoding, size_bytes: int) -> BatchResult:
         return record_failure(
             url,
             source="file",
             source_name=f.source_name,
             entity_name=f.entity,
             sha256=r.digest,
-            size_bytes=len(raw if raw is not None else r.data),
+            size_bytes=size_bytes,
             owner=f.owner,
             reason=reason,
             encoding=encoding,
         )
+
+    if r.failure:
+        reason, encoding, raw = r.failure
+        return failed(reason, encoding, len(raw if raw is not None else r.data))
     try:
         parsed = split_lines(r.data, contract.entity(f.entity).field_names) if r.plain else _parsed(r)
         return load_parsed(
@@ -606,17 +610,8 @@ def _one(url: str, r: _Read, reference: Reference) -> BatchResult:
     except psycopg.OperationalError:
         raise  # the database is gone: no later file can load either
     except Exception as exc:  # noqa: BLE001 - recorded as a failed batch; the run goes on
-        return record_failure(
-            url,
-            source="file",
-            source_name=f.source_name,
-            entity_name=f.entity,
-            sha256=r.digest,
-            size_bytes=len(r.data),
-            owner=f.owner,
-            reason=f"could not be loaded: {type(exc).__name__}: {exc}",
-            encoding=getattr(r.parsed, "encoding", None),
-        )
+        reason = f"could not be loaded: {type(exc).__name__}: {exc}"
+        return failed(reason, getattr(r.parsed, "encoding", None), len(r.data))
 
 
 def load_files(url: str, files: list[FeedFile], reference: Reference) -> Iterator[BatchResult]:
