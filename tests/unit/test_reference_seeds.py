@@ -235,3 +235,13 @@ def test_grid_factors_are_dated_by_data_year_in_series_that_never_overlap_or_mix
     # one activity unit per energy type, whatever the series or year
     per_unit = {(r["energy_code"], r["activity_per_unit"], r["activity_unit"]) for r in read_seed("emission_factors")}
     assert len(per_unit) == len({code for code, _, _ in per_unit})
+
+
+def test_every_energy_type_but_the_working_media_has_one_205_1_row():
+    """fct_energy_205_1_monthly joins the energy balance to nbs_205_1_energy_map: an energy type without a
+    map row would drop out of the form and its 能源合计 unseen (working media have no 205-1 row)."""
+    energy = {r["energy_code"]: r["is_working_medium"] == "true" for r in read_seed("energy_types")}
+    mapped = [r["energy_code"] for r in read_seed("nbs_205_1_energy_map")]
+    rows = {r["nbs_code"] for r in read_seed("nbs_205_1_rows")}
+    assert sorted(mapped) == sorted(code for code, medium in energy.items() if not medium)
+    assert {r["nbs_code"] for r in read_seed("nbs_205_1_energy_map")} <= rows - {"40"}
