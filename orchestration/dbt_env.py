@@ -35,7 +35,12 @@ def dbt_environment(url: str | None = None) -> dict[str, str]:
 # of every build. dbt's guidance is the same (unit tests belong in development and CI, not in production
 # runs). CI runs them once per database (tests/integration/test_indicators.py) with `unit_tests=True`;
 # `make dbt-unit-test` runs them by hand. dbt run by hand (`--exports`) keeps its own default.
-PLATFORM_RUN_ENVIRONMENT = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
+#
+# A build of part of the warehouse (a 15-minute round, dbt_project/selectors.yml; the silent-feed job) runs a
+# test only when every model the test reads is built with it (dbt's `cautious` indirect selection): a test
+# comparing a rebuilt model with one left as it was (the daily marts against the monthly ones) would compare
+# today's rows with yesterday's. A whole build selects every model, so there it changes nothing.
+PLATFORM_RUN_ENVIRONMENT = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test", "DBT_INDIRECT_SELECTION": "cautious"}
 
 
 def apply_dbt_environment(url: str | None = None, *, unit_tests: bool = False) -> None:

@@ -22,6 +22,7 @@ from .jobs import (
     daily_transform_schedule,
     ingest_and_transform_job,
     main_job,
+    quarter_hour_round_job,
     silent_feed_job,
     silent_feed_schedule,
     transform_job,
@@ -33,7 +34,7 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[raw_feed_assets, dbt_warehouse_assets, forecasts, national_export, monthly_dashboards],
         asset_checks=[*quality_checks, feed_freshness],
-        jobs=[main_job, ingest_and_transform_job, transform_job, silent_feed_job],
+        jobs=[main_job, ingest_and_transform_job, quarter_hour_round_job, transform_job, silent_feed_job],
         schedules=[daily_transform_schedule, silent_feed_schedule, monthly_export_schedule, http_pull_schedule],
         sensors=[landing_sensor],
         executor=dg.in_process_executor,

@@ -13,6 +13,7 @@ import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import psycopg
 import pytest
@@ -20,6 +21,9 @@ import pytest
 from ingestion.loader import ingest_path
 from ingestion.simulator import simulate
 from orchestration.dbt_env import run_dbt
+from orchestration.defs.ingestion.sensors import round_or_whole_build
+from orchestration.pipeline import execute_job
+from orchestration.resources import PlatformPathsResource, WarehouseResource
 
 SEED, ENTERPRISES, START, DAYS = 11, 5, date(2026, 3, 10), 12
 DAY_PATTERN = re.compile(r"(\d{4}-\d{2}-\d{2})[T ]")
@@ -58,6 +62,14 @@ def split_readings_by_day(feed: Path, days: set[str], target: Path) -> int:
     return moved
 
 
+NEW_DAY = START + timedelta(days=DAYS - 3)  # the day the `arrivals` fixture holds back as the new day
+
+
+def _rows_on(url: str, name: str, column: str, day: date) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"select count(*) from {name} where {column} = %s", (day,)).fetchone()[0]
+
+
 def table(url: str, name: str, keys: list[str]) -> pd.DataFrame:
     with psycopg.connect(url) as conn:
         cur = conn.execute(f"select * from {name}")
@@ -88,33 +100,72 @@ def arrivals(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def incremental_and_full(arrivals, fresh_database):
+def incremental_and_full(arrivals, fresh_database, tmp_path_factory):
     bulk, new_day, late = arrivals
     incremental, full = fresh_database(), fresh_database()
-    # the last incremental build also runs the data tests (on the rows it rebuilt)
     run_dbt(["seed"], incremental)
-    for drop, command in ((bulk, "run"), (new_day, "run"), (late, "build")):
-        ingest_path(incremental, drop)
-        run_dbt([command], incremental)
+    ingest_path(incremental, bulk)
+    run_dbt(["run"], incremental)
+    never_built = fresh_database()
+    after_round_job = {"never_built": round_or_whole_build(never_built), "built": round_or_whole_build(incremental)}
+    monthly_before_round = table(incremental, "marts.fct_enterprise_monthly", COMPARED["marts.fct_enterprise_monthly"])
+    # the new day arrives as 15-minute rounds do: the landing sensor's quarter_hour_round_job loads it and builds
+    # only the round's selection (readings, VEE, daily energy, alerts); the monthly marts stay as they were
+    round_run = execute_job(
+        "quarter_hour_round_job",
+        run_config={"ops": {"raw_feeds": {"config": {"path": str(new_day)}}}},
+        resources={
+            "warehouse": WarehouseResource(url=incremental),
+            "platform_paths": PlatformPathsResource(home=str(tmp_path_factory.mktemp("round_home"))),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert round_run.success, round_run.failed_steps
+    after_round = {
+        "monthly_before": monthly_before_round,
+        "monthly_after": table(incremental, "marts.fct_enterprise_monthly", COMPARED["marts.fct_enterprise_monthly"]),
+        "new_day_in_daily_mart": _rows_on(incremental, "marts.fct_enterprise_energy_daily", "date", NEW_DAY),
+        "new_day_in_intervals": _rows_on(incremental, "intermediate.int_meter_intervals", "local_date", NEW_DAY),
+        "sensor_launches": after_round_job,
+    }
+    # then the daily build (it also runs the data tests, on the rows it rebuilt) brings the rest up to date
+    ingest_path(incremental, late)
+    run_dbt(["build"], incremental)
     for drop in (bulk, new_day, late):
         ingest_path(full, drop)
     run_dbt(["seed"], full)
     run_dbt(["run"], full)
-    return incremental, full
+    return incremental, full, after_round
 
 
 @pytest.mark.parametrize("name", sorted(COMPARED))
 def test_incremental_build_equals_full_build(incremental_and_full, name):
-    incremental, full = incremental_and_full
+    incremental, full, _ = incremental_and_full
     a, b = table(incremental, name, COMPARED[name]), table(full, name, COMPARED[name])
     assert len(a) == len(b) and len(a) > 0, (name, len(a), len(b))
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
 
 
+def test_a_quarter_hour_round_builds_the_days_and_leaves_the_monthly_marts_to_the_daily_build(incremental_and_full):
+    """The round (quarter_hour_round_job, dbt selector quarter_hour_round) booked the new day's readings onto
+    the meters' intervals and into the enterprises' daily energy, and did not touch the monthly mart; the
+    daily build after it then gave what a full build gives (test_incremental_build_equals_full_build)."""
+    _, _, after_round = incremental_and_full
+    # 5 enterprises × their meters × 96 quarter hours are booked, and each enterprise has daily rows
+    assert after_round["new_day_in_intervals"] >= ENTERPRISES * 96
+    assert after_round["new_day_in_daily_mart"] >= ENTERPRISES
+    pd.testing.assert_frame_equal(after_round["monthly_after"], after_round["monthly_before"])
+    # the landing sensor launches rounds only on a warehouse that had a whole build
+    assert after_round["sensor_launches"] == {
+        "never_built": "ingest_and_transform_job",
+        "built": "quarter_hour_round_job",
+    }
+
+
 def test_old_history_and_late_days_were_really_incremental(incremental_and_full):
     """The last build rebuilt a small part of the interval table, not all of it (the old-history
     stretch and the last days), and its rows carry the latest batch."""
-    incremental, _ = incremental_and_full
+    incremental, _, _ = incremental_and_full
     with psycopg.connect(incremental) as conn:
         total, latest = conn.execute(
             "select count(*), count(*) filter (where built_through_batch = "

@@ -45,6 +45,7 @@ def test_files_the_command_line_loaded_launch_no_run_and_a_new_file_launches_one
     assert files_not_yet_loaded(warehouse_url, landing) == ["readings_2026-02-02.csv.gz"]
     result, cursor_after = _evaluate(warehouse_url, cursor)
     assert isinstance(result, dg.RunRequest), result
+    assert result.job_name == "ingest_and_transform_job"  # never built: the whole build, not a round
     assert cursor_after != cursor
 
     # the same folder looked at again launches nothing more (the cursor), and nothing is lost: once loaded,

@@ -7,18 +7,26 @@ import dagster as dg
 from ingestion.loader import discover, files_not_yet_loaded
 
 from ...database import bootstrap
+from ...jobs import ingest_and_transform_job, quarter_hour_round_job
 from ...resources import WarehouseResource
 from ...settings import Paths
-from ..transform.assets import wall_clock_as_of
+from ..transform.assets import wall_clock_as_of, warehouse_was_built
+
+
+def round_or_whole_build(url: str) -> str:
+    """The job new files launch: a 15-minute round (quarter_hour_round_job: readings, VEE, daily energy,
+    alerts) on a warehouse built before, else the whole ingest and build (ingest_and_transform_job)."""
+    return "quarter_hour_round_job" if warehouse_was_built(url) else "ingest_and_transform_job"
 
 
 @dg.sensor(
-    job_name="ingest_and_transform_job",
+    jobs=[ingest_and_transform_job, quarter_hour_round_job],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Watches $IEM_HOME/landing; a feed file whose content the ledger does not hold yet launches "
-    "ingestion and the transform after it. Files the command line (`iem run`, `iem ingest`) already loaded "
-    "launch nothing.",
+    description="Watches $IEM_HOME/landing; a feed file whose content the ledger does not hold yet launches a "
+    "15-minute round (quarter_hour_round_job: readings, VEE, daily energy, alerts), or the whole ingest and "
+    "build while the warehouse has never been built. The daily build (daily_transform_schedule) brings the "
+    "monthly marts up to date. Files the command line (`iem run`, `iem ingest`) already loaded launch nothing.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     landing = Paths.from_env().landing
@@ -42,16 +50,18 @@ def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseReso
     context.update_cursor(key)
     if not new:
         return dg.SkipReason(f"all {len(files)} feed files in landing are already loaded (ledger audit.ingest_batches)")
-    return dg.RunRequest(run_key=key, run_config=wall_clock_as_of())  # the running platform: wall-clock as-of
+    # the running platform: wall-clock as-of
+    return dg.RunRequest(run_key=key, run_config=wall_clock_as_of(), job_name=round_or_whole_build(url))
 
 
 http_pull_schedule = dg.ScheduleDefinition(
     name="http_pull_schedule",
-    job_name="ingest_and_transform_job",
+    job=quarter_hour_round_job,
     cron_schedule="*/15 * * * *",
     execution_timezone="Asia/Shanghai",
     run_config={"ops": {"raw_feeds": {"config": {"source": "http"}}}},  # batch as-of: see silent_feed_schedule
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Every 15 minutes: pull new pages from the enterprises' HTTP endpoints ($IEM_HOME/endpoints.yaml), "
-    "then rebuild what they change. Start it once endpoints are configured.",
+    "then build what a round can change (quarter_hour_round_job; the daily build does the monthly marts). Start it "
+    "once endpoints are configured and the warehouse has had a whole build.",
 )

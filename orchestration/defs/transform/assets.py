@@ -38,7 +38,7 @@ def _manifest_is_stale() -> bool:
     if not MANIFEST.exists():
         return True
     built = MANIFEST.stat().st_mtime
-    sources = [DBT_PROJECT_DIR / "dbt_project.yml"]
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "selectors.yml"]
     for folder in ("models", "macros", "seeds", "tests"):
         sources.extend((DBT_PROJECT_DIR / folder).rglob("*"))
     return any(p.is_file() and p.stat().st_mtime > built for p in sources)
@@ -109,6 +109,16 @@ class DbtBuildConfig(dg.Config):
     as_of: str | None = None
 
 
+def warehouse_was_built(url: str) -> bool:
+    """The warehouse has had a whole build (seeds, dimensions, monthly marts), so a build of part of it (a
+    15-minute round, the silent-feed job) has what it reads."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("select to_regclass('marts.fct_enterprise_monthly') is not null").fetchone()
+    return bool(row and row[0])
+
+
 def wall_clock_as_of(moment=None) -> dict:
     """Run config that makes the dbt build judge time-relative rules against the wall clock."""
     from datetime import datetime
@@ -129,6 +139,13 @@ def dbt_warehouse_assets(
     asset checks. Big models are incremental on the load batch, so this costs about the size of what is new."""
     env = {**dbt_environment(warehouse.database_url()), **PLATFORM_RUN_ENVIRONMENT}  # no dbt unit tests
     os.environ.update(env)
+    whole = set(context.selected_asset_keys) == set(context.assets_def.keys)
+    if not whole and not warehouse_was_built(warehouse.database_url()):
+        raise dg.Failure(
+            description="This job builds part of the warehouse (a 15-minute round or the silent-feed job), but "
+            "the warehouse has never had a whole build: its seeds, dimensions and monthly marts do not exist "
+            "yet. Run transform_job (or `iem transform`) once; the rounds then build on it."
+        )
     args = ["build"]
     if config.as_of:
         args += ["--vars", json.dumps({"as_of": config.as_of})]
