@@ -158,11 +158,14 @@ def start_worker(
     raise RuntimeError(f"the Celery worker did not start: {log_file.read_text(errors='replace')[-3000:]}")
 
 
-def stop_worker(proc: subprocess.Popen, timeout: float = 30) -> None:
-    """Warm shutdown (SIGTERM: finish the current tasks), then kill."""
+def stop_worker(proc: subprocess.Popen, timeout: float = 30, *, warm: bool = True) -> None:
+    """Warm shutdown (SIGTERM: the current tasks finish first), or cold (SIGQUIT: at once, for a worker
+    whose runs are over); killed if it has not stopped after `timeout` seconds."""
+    import signal
+
     if proc.poll() is not None:
         return
-    proc.terminate()
+    proc.send_signal(signal.SIGTERM if warm else signal.SIGQUIT)
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -180,3 +183,30 @@ def broker_reachable(url: str, timeout: float = 3.0) -> str | None:
     except Exception as exc:  # noqa: BLE001 - any failure means: not reachable, say why
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def delete_queue(url: str, queue: str) -> None:
+    """Remove a queue from the broker (a test's own queue, once its worker has stopped)."""
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=3) as conn:
+        conn.default_channel.queue_delete(queue)
+
+
+def dagster_home_on_postgres(home: Path, storage_url_env: str = "IEM_DAGSTER_STORAGE_URL") -> Path:
+    """A Dagster home whose run, event-log and schedule storage is PostgreSQL (dagster-postgres), read from
+    the environment variable `storage_url_env` by every process that opens it (the run process, each
+    Celery worker on any host): a SQLAlchemy URL with the psycopg2 driver,
+    postgresql+psycopg2://user@host:5432/dagster."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(
+        f"storage:\n  postgres:\n    postgres_url:\n      env: {storage_url_env}\ntelemetry:\n  enabled: false\n",
+        encoding="utf-8",
+    )
+    return home
+
+
+def storage_url(libpq_url: str) -> str:
+    """The SQLAlchemy URL dagster-postgres needs for a libpq URI (SQLAlchemy 2.1 reads a bare postgresql://
+    as psycopg 3, whose placeholders dagster-postgres's NOTIFY does not accept)."""
+    return libpq_url.replace("postgresql://", "postgresql+psycopg2://", 1)
