@@ -7,7 +7,8 @@ and once by a Celery worker subprocess with two processes, on the broker at IEM_
 (default: RabbitMQ at 127.0.0.1:5672, guest/guest) and a queue of its own, with the Dagster instance's
 storage on PostgreSQL (dagster-postgres), as on several hosts. The Celery run must have executed every
 region step on the worker, the two regions' builds side by side, and every mart table of each region must
-equal the serial run's, row for row. Skipped only when no broker answers."""
+equal the serial run's, row for row, and its monthly export files the serial run's, byte for byte.
+Skipped only when no broker answers."""
 
 from __future__ import annotations
 
@@ -110,3 +111,11 @@ def test_two_regions_on_celery_workers_in_parallel_equal_a_serial_run(regional_s
         assert sum(rows for rows, _ in one.values()) > 0, f"{region}: the serial run built empty marts"
         assert "fct_enterprise_monthly" in one
         assert differences(one, other) == [], region
+        # and the month's exports (contracts v1 and v2) are the same bytes
+        serial_box, celery_box = (resolve_platform(region, **platforms[mode]).paths.outbox for mode in platforms)
+        written = sorted(p.relative_to(serial_box) for p in serial_box.rglob("*") if p.is_file())
+        assert written == sorted(p.relative_to(celery_box) for p in celery_box.rglob("*") if p.is_file())
+        assert {"manifest.json", "enterprises.json"} <= {p.name for p in written}
+        assert any(p.parts[0] == "v2" for p in written), written
+        changed = [str(p) for p in written if (serial_box / p).read_bytes() != (celery_box / p).read_bytes()]
+        assert changed == [], region
