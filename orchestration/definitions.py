@@ -18,7 +18,7 @@ from .defs.export import monthly_export_schedule, national_export
 from .defs.forecast import forecasts
 from .defs.ingestion import feed_freshness, http_pull_schedule, landing_sensor, raw_feed_assets
 from .defs.quality import quality_checks
-from .defs.scale_out import regional_platforms_job
+from .defs.scale_out import regional_assets, regional_platforms_job
 from .defs.transform import dbt_warehouse_assets
 from .defs.transform.assets import dbt_resource
 from .jobs import (
@@ -34,7 +34,14 @@ from .resources import PlatformPathsResource, WarehouseResource
 
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=[raw_feed_assets, dbt_warehouse_assets, forecasts, national_export, monthly_dashboards],
+        assets=[
+            raw_feed_assets,
+            dbt_warehouse_assets,
+            forecasts,
+            national_export,
+            monthly_dashboards,
+            *regional_assets,
+        ],
         asset_checks=[*quality_checks, feed_freshness],
         jobs=[main_job, ingest_and_transform_job, transform_job, silent_feed_job, regional_platforms_job],
         schedules=[daily_transform_schedule, silent_feed_schedule, monthly_export_schedule, http_pull_schedule],

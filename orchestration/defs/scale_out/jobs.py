@@ -30,6 +30,32 @@ from .platforms import RegionPlatform, pilot_regions, resolve_platform
 
 region_partitions = dg.StaticPartitionsDefinition(pilot_regions())
 
+# What the job's steps record, one partition per region: declared so the UI shows each region's last
+# ingest, build and export (when, on which host) on the asset pages. They are materialized only by
+# `regional_platforms_job` (no asset job selects them: `AssetSelection.all()` leaves such assets out).
+regional_assets = [
+    dg.AssetSpec(
+        dg.AssetKey(["regional", "ingest"]),
+        group_name="regional",
+        partitions_def=region_partitions,
+        description="A region's feed files loaded into its own warehouse database (regional_platforms_job).",
+    ),
+    dg.AssetSpec(
+        dg.AssetKey(["regional", "warehouse"]),
+        group_name="regional",
+        partitions_def=region_partitions,
+        deps=[dg.AssetKey(["regional", "ingest"])],
+        description="A region's warehouse built: dbt build (seeds → marts, with tests) and forecasts.",
+    ),
+    dg.AssetSpec(
+        dg.AssetKey(["regional", "export"]),
+        group_name="regional",
+        partitions_def=region_partitions,
+        deps=[dg.AssetKey(["regional", "warehouse"])],
+        description="A region's monthly export (contracts v1 and v2) behind its quality gate, in its own outbox.",
+    ),
+]
+
 
 class RegionalPlatformsResource(dg.ConfigurableResource):
     """Where the regions' platforms live (platforms.py). Unset fields: IEM_DATABASE_URL's server and
