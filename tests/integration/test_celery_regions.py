@@ -119,3 +119,22 @@ def test_two_regions_on_celery_workers_in_parallel_equal_a_serial_run(regional_s
         assert any(p.parts[0] == "v2" for p in written), written
         changed = [str(p) for p in written if (serial_box / p).read_bytes() != (celery_box / p).read_bytes()]
         assert changed == [], region
+
+
+def test_a_region_platform_never_exports_another_regions_enterprises(cluster_url, tmp_path):
+    """A feed holding enterprises of two regions in one region's landing folder: that region's platform
+    loads and builds it, but its export step fails naming the other region and writes nothing, so no
+    region is ever exported by two platforms. Runs in-process (no broker needed)."""
+    region, other = REGIONS
+    simulate(tmp_path / region / "landing", regions=[region, other], **FEED)
+    platforms = {"base_url": cluster_url, "database_prefix": f"iem_t_{uuid.uuid4().hex[:8]}", "root": str(tmp_path)}
+    try:
+        run = run_regions([region], executor="in_process", instance=dg.DagsterInstance.ephemeral(), platforms=platforms)
+        assert not run.success
+        assert run.failed_steps == [f"export_region[{region}]"]
+        assert {s.stage for s in run.steps} == {"ingest", "warehouse"}
+        outbox = resolve_platform(region, **platforms).paths.outbox
+        assert not [p for p in outbox.rglob("*") if p.is_file()]
+    finally:
+        if not os.environ.get("IEM_KEEP_TEST_DATABASES"):
+            drop_database(cluster_url, f"{platforms['database_prefix']}_{region}")

@@ -204,6 +204,22 @@ def export_region(context: dg.OpExecutionContext, config: ExportConfig, regional
     platform = regional_platforms.platform(context.get_mapping_key() or "")
     paths = platform.paths.ensure()
     month = _month(config.month, platform.database_url)
+    # a region's platform exports its own region only: another region's enterprises in its feed (a file
+    # dropped into the wrong region's landing) would otherwise be exported twice, by two platforms
+    with psycopg.connect(stage_url(platform.database_url, "exporter")) as conn:
+        others = [
+            r[0]
+            for r in conn.execute(
+                "select distinct region_code from marts.fct_region_monthly where month = %s and region_code <> %s"
+                " order by 1",
+                (month, platform.region),
+            )
+        ]
+    if others:
+        raise dg.Failure(
+            description=f"region {platform.region}'s warehouse holds {month:%Y-%m} data of other regions "
+            f"{others}: their feed files belong in their own regions' landing folders; nothing was exported"
+        )
     summary: dict = {"month": month.isoformat()}
     with _recorded(context, "export", platform, summary):
         quality = run_quality_gate(stage_url(platform.database_url, "transformer"), month=month, docs_dir=paths.quality)
