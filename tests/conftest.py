@@ -29,6 +29,7 @@ DATABASE_FIXTURES = {"cluster_url", "fresh_database", "warehouse_url"}
 LONGEST_FIRST = (
     "demo",  # ~300 s: `iem run` twice, transform + export, check, the UI on its home, every dashboard page
     "tests/e2e/test_evaluate.py",  # ~235 s: 50 enterprises × 60 days, and a clean simulation
+    "tests/integration/test_celery_regions.py",  # ~90-145 s: two regions built serially, then on a Celery worker
     "tests/integration/test_warehouse.py",  # ~85 s
     "adversarial",  # ~250 s: the shared baseline and hostile warehouses, and the four modules that read them
     "tests/e2e/test_dagster_ui.py",  # ~80 s: daemon, webserver and a launched run
