@@ -58,9 +58,10 @@ class Piece:
     texts: pl.DataFrame  # row_number, raw_row, _hash: every row of the piece (repeats are looked for at the end)
 
 
-def pieces_of(data: bytes, start: int, size: int = PIECE_BYTES) -> list[tuple[int, int]]:
+def pieces_of(data: bytes, start: int, size: int | None = None) -> list[tuple[int, int]]:
     """(start, end) of consecutive pieces of `data` from `start`, each ending after a newline (or at the
     end of the data), about `size` bytes each."""
+    size = size or PIECE_BYTES
     out = []
     while start < len(data):
         end = data.find(b"\n", min(start + size, len(data)) - 1)
