@@ -417,6 +417,9 @@ _NOT_PLAIN = (b'"', b"\r", b"\x00")
 _SPACES = (b" ", b"\t", b"\x0b", b"\x0c")
 
 
+PLAIN_HEAD_BYTES = 1 << 20  # what `plain_csv` scans of a file whose pieces are scanned one by one
+
+
 @dataclass
 class PlainCsv:
     """A CSV file with nothing unusual, ready for polars' CSV reader."""
@@ -428,15 +431,16 @@ class PlainCsv:
     commas: int | None = None  # separators in the data lines (counted when read)
 
 
-def plain_csv(data: bytes, contract_fields: tuple[str, ...]) -> PlainCsv | None:
+def plain_csv(data: bytes, contract_fields: tuple[str, ...], scan: bool = True) -> PlainCsv | None:
     """The file as a `PlainCsv` when `split_lines` + `split_fields` would make of it exactly what polars'
     CSV reader makes (no quote, carriage return or NUL byte, a header of distinct contract fields, every
     line with as many fields as the header), else None: the general path then reads it, with its
     reasons. The reader itself refuses invalid UTF-8 and a line with more fields than the header
     (`read_plain` raises: the caller then takes the general path); a line with fewer fields (or a blank
     line, read as a row of nulls) would have to be made up by more on another, so `read_plain` counting
-    the separators of all lines against the rows read settles it."""
-    if sniff(data) or any(b in data for b in _NOT_PLAIN):
+    the separators of all lines against the rows read settles it. (`scan` False: the data lines are
+    not looked at here; the caller scans each piece with `plain_piece`.)"""
+    if sniff(data) or not_plain(data if scan else data[:PLAIN_HEAD_BYTES]):  # (CRLF shows in the first lines)
         return None
     end = data.find(b"\n")
     if end < 0 or end + 1 == len(data):
@@ -448,8 +452,19 @@ def plain_csv(data: bytes, contract_fields: tuple[str, ...]) -> PlainCsv | None:
         return None
     if error or not header or len(set(header)) != len(header) or not set(header) <= set(contract_fields):
         return None
-    spaces = not data.isascii() or any(s in data for s in _SPACES)
-    return PlainCsv(header, data, end + 1, spaces)
+    if not scan:
+        return PlainCsv(header, data, end + 1, True)
+    return PlainCsv(header, data, end + 1, has_spaces(data))
+
+
+def not_plain(data: bytes) -> bool:
+    """Whether the text holds a byte that only the general path reads right (quote, CR, NUL)."""
+    return any(b in data for b in _NOT_PLAIN)
+
+
+def has_spaces(data: bytes) -> bool:
+    """Whether a value may have whitespace around it (ASCII whitespace, or any non-ASCII text)."""
+    return not data.isascii() or any(s in data for s in _SPACES)
 
 
 def read_plain(

@@ -36,7 +36,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from . import contract
-from .parse import ROW, PlainCsv, read_plain, split_fields
+from .parse import ROW, PlainCsv, has_spaces, not_plain, read_plain, split_fields
 from .reference import Reference
 from .schema import ensure_reading_partitions, existing_reading_partitions, hold_batch_in_flight
 from .validate import Context, check, describe_duplicates, dt_col
@@ -101,7 +101,9 @@ class PlainStream:
                 if self._stop.is_set():
                     return
                 chunk = self.data[start:end]
-                part = PlainCsv(header, chunk, 0, self.plain.spaces)
+                if not_plain(chunk):
+                    raise NotPlain("a quote, carriage return or NUL byte")
+                part = PlainCsv(header, chunk, 0, has_spaces(chunk))
                 try:
                     frame, counts = read_plain([part], fields, first_line=first_line)
                 except (pl.exceptions.PolarsError, ValueError) as exc:
@@ -165,11 +167,12 @@ def load_stream(
     entity_name = ent.name
     data = stream.data
     with psycopg.connect(url) as conn:
-        try:
-            stream.ctx.set_result(load_context(conn, reference, owner, source_name))
-        except BaseException as exc:
-            stream.cancel()
-            raise exc
+        if not stream.ctx.done():
+            try:
+                stream.ctx.set_result(load_context(conn, reference, owner, source_name))
+            except BaseException:
+                stream.cancel()
+                raise
         months_ready = existing_reading_partitions(conn) if entity_name == "readings" else set()
         conn.commit()
         try:
@@ -324,11 +327,18 @@ def _repeats(
     return duplicates, dups, loaded
 
 
-def start(data: bytes, plain: PlainCsv, entity_name: str) -> tuple[PlainStream, Future[str]]:
-    """The producer started, and the file's sha256 being worked out beside it."""
+def start(
+    data: bytes, plain: PlainCsv, entity_name: str, ctx: Context | None = None
+) -> tuple[PlainStream, Future[str]]:
+    """The producer started, and the file's sha256 being worked out beside it. `ctx`: the registry the
+    file is validated against (its owner's), when the caller has it (the whole registry with the file's
+    owner gives the verdicts of the owner's registry: rows of another enterprise fail on ownership
+    first); else the consumer reads it (`load_stream`)."""
     from .loader import sha256_of
 
     stream = PlainStream(data, plain, entity_name)
+    if ctx is not None:
+        stream.ctx.set_result(ctx)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iem-hash")
     digest = pool.submit(sha256_of, data)
     pool.shutdown(wait=False)

@@ -270,11 +270,12 @@ def test_a_large_plain_file_streamed_piece_by_piece_books_what_the_one_file_path
     row, field, reason), duplicates and loaded rows as the one-file path (`ingest_file`); a file that is
     not as plain as it looked (a later piece with too many or too few fields) is rolled back and loaded
     the general way."""
-    from ingestion import stream
+    from ingestion import parse, stream
     from ingestion.loader import discover, ingest_file, ownership
 
     monkeypatch.setattr(drop, "ALONE_BYTES", 1)  # every file alone
     monkeypatch.setattr(stream, "PIECE_BYTES", 300)  # ~2 rows a piece: repeats and rejects across pieces
+    monkeypatch.setattr(parse, "PLAIN_HEAD_BYTES", 300)  # a quote further down is met in a piece
     feed = write_basic_feed(tmp_path / "drop")
     s = feed / STEEL
     s.mkdir()
@@ -299,6 +300,9 @@ def test_a_large_plain_file_streamed_piece_by_piece_books_what_the_one_file_path
     (s / "readings_ragged.csv").write_text(
         READINGS_HEADER + "".join(good) + good[0].replace(",measured,", ",measured,,")
     )  # a line with one field too many, after the first pieces
+    (s / "readings_quoted.csv").write_text(
+        READINGS_HEADER + "".join(good) + reading(STEEL, "EL-01", *_slot(0), '"13"')
+    )  # a quoted value, in a later piece
     (s / "readings_short.csv").write_text(
         READINGS_HEADER + "".join(good[:3]) + good[3].replace(",measured", "")
     )  # a line with one field too few
@@ -314,7 +318,7 @@ def test_a_large_plain_file_streamed_piece_by_piece_books_what_the_one_file_path
     together, alone = fresh_database(), fresh_database()
     summary = ingest_path(together, feed).to_dict()
     assert sorted(streamed) == [f"{STEEL}/readings_big.csv", f"{STEEL}/readings_spaces.csv"]
-    assert sorted(fell_back) == [f"{STEEL}/readings_ragged.csv", f"{STEEL}/readings_short.csv"]
+    assert sorted(fell_back) == [f"{STEEL}/readings_{n}.csv" for n in ("quoted", "ragged", "short")]
     assert summary["failures"] == 0
     files, _ = discover(feed)
     for p, rel, ent in files:
