@@ -383,9 +383,13 @@ def _check_together(reads: list[_Read], ctx: Context) -> _Checked:
             return pl.DataFrame(schema={ROW: pl.Int32, "raw_row": pl.String, **dict.fromkeys(names, pl.String)}), []
         return pl.concat(out), rejects
 
-    owners = units.select(pl.col(GID).alias(ROW), OWNER)
-    unit_fields, split_rejects = fields_of(units)
-    valid, rejected = check(unit_fields.join(owners, on=ROW, how="left"), ent, ctx)
+    if not headers:  # every row came split (plain CSV, JSON lines): no lines to split, no owners to join back
+        split_rejects: list[dict] = []
+        valid, rejected = check(units.select(pl.col(GID).alias(ROW), "raw_row", *names, OWNER), ent, ctx)
+    else:
+        owners = units.select(pl.col(GID).alias(ROW), OWNER)
+        unit_fields, split_rejects = fields_of(units)
+        valid, rejected = check(unit_fields.join(owners, on=ROW, how="left"), ent, ctx)
     dup_fields, _ = fields_of(dups)
     duplicates = describe_duplicates(
         dups.select(pl.col(GID).alias(ROW), pl.col("first_row_number").cast(pl.Int32)), dup_fields, ent
