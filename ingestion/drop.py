@@ -263,15 +263,21 @@ def _prepare(conn: psycopg.Connection, planned: tuple[list[FeedFile], bool], ctx
     files, alone = planned
     reads = [_read(f, alone, ctx) for f in files]
     digests = [r.digest for r in reads if not r.failure]
-    loaded = {
-        row[0]
-        for row in conn.execute(
-            "SELECT content_sha256 FROM audit.ingest_batches WHERE source = 'file' AND status <> 'failed' "
-            "AND content_sha256 = ANY(%s)",
-            (digests,),
-        )
-    }
-    conn.commit()
+    try:
+        loaded = {
+            row[0]
+            for row in conn.execute(
+                "SELECT content_sha256 FROM audit.ingest_batches WHERE source = 'file' AND status <> 'failed' "
+                "AND content_sha256 = ANY(%s)",
+                (digests,),
+            )
+        }
+        conn.commit()
+    except BaseException:
+        for r in reads:  # a stream already started stops reading
+            if r.stream is not None:
+                r.stream.cancel()
+        raise
     for r in reads:
         if r.failure:
             continue
