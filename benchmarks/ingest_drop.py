@@ -162,7 +162,15 @@ def raw_copy(url: str, csv_path: Path, *, equivalent: bool) -> float:
     return seconds
 
 
-def run(cluster_url: str, *, enterprises: int, meters_per_enterprise: int, days: int, feed: Path | None) -> dict:
+def run(
+    cluster_url: str,
+    *,
+    enterprises: int,
+    meters_per_enterprise: int,
+    days: int,
+    feed: Path | None,
+    db_prefix: str = "iem_bench_drop",
+) -> dict:
     from ingestion.loader import ingest_path
     from ingestion.simulator import simulate
 
@@ -177,7 +185,7 @@ def run(cluster_url: str, *, enterprises: int, meters_per_enterprise: int, days:
             out["simulate_seconds"] = round(time.perf_counter() - t0, 1)
         parts = Path(tmp) / "parts"
         out.update(split(feed, parts))
-        with scratch_database(cluster_url, "iem_bench_drop", bootstrap_it=True) as url:
+        with scratch_database(cluster_url, db_prefix, bootstrap_it=True) as url:
             ingest_path(url, parts / "registries")
             t0 = time.perf_counter()
             held = ingest_path(url, parts / "held").to_dict()
@@ -234,6 +242,7 @@ def main() -> None:
     ap.add_argument("--meters-per-enterprise", type=int, default=20)
     ap.add_argument("--days", type=int, default=4)
     ap.add_argument("--feed", type=Path, help="an already simulated feed (iem simulate --faults none)")
+    ap.add_argument("--db-prefix", default="iem_bench_drop", help="name prefix of the scratch database")
     args = ap.parse_args()
     from orchestration.database import database_url
 
@@ -245,6 +254,7 @@ def main() -> None:
                 meters_per_enterprise=args.meters_per_enterprise,
                 days=args.days,
                 feed=args.feed,
+                db_prefix=args.db_prefix,
             ),
             indent=1,
         )

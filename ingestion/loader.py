@@ -253,6 +253,7 @@ def _reading_months(valid: pl.DataFrame) -> set:
         valid.select(
             pl.col(dt_col("period_end"))
             .drop_nulls()
+            .unique()  # a few hundred instants in a million readings: the time zone worked out for those only
             .dt.convert_time_zone("Asia/Shanghai")
             .dt.truncate("1mo")
             .dt.date()

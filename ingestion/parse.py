@@ -407,3 +407,118 @@ def parse_bytes(data: bytes, suffix: str, contract_fields: tuple[str, ...]) -> P
     if suffix.lower() == ".jsonl":
         return parse_jsonl(data, contract_fields)
     return parse_csv(data, contract_fields)
+
+
+# ---------------------------------------------------------------- plain CSV files, read by polars at once
+
+# bytes that make a CSV file not plain: quoting, carriage returns, NUL (the general path has the rules)
+_NOT_PLAIN = (b'"', b"\r", b"\x00")
+# ASCII whitespace that `strip_chars` removes around a value (with \r and \n, excluded anyway)
+_SPACES = (b" ", b"\t", b"\x0b", b"\x0c")
+
+
+PLAIN_HEAD_BYTES = 1 << 20  # what `plain_csv` scans of a file whose pieces are scanned one by one
+
+
+@dataclass
+class PlainCsv:
+    """A CSV file with nothing unusual, ready for polars' CSV reader."""
+
+    header: list[str]
+    data: bytes  # the file (its first line is the header)
+    body: int  # where the data lines start
+    spaces: bool  # a value may have whitespace around it (or non-ASCII text): values must be stripped
+    commas: int | None = None  # separators in the data lines (counted when read)
+
+
+def plain_csv(data: bytes, contract_fields: tuple[str, ...], scan: bool = True) -> PlainCsv | None:
+    """The file as a `PlainCsv` when `split_lines` + `split_fields` would make of it exactly what polars'
+    CSV reader makes (no quote, carriage return or NUL byte, a header of distinct contract fields, every
+    line with as many fields as the header), else None: the general path then reads it, with its
+    reasons. The reader itself refuses invalid UTF-8 and a line with more fields than the header
+    (`read_plain` raises: the caller then takes the general path); a line with fewer fields (or a blank
+    line, read as a row of nulls) would have to be made up by more on another, so `read_plain` counting
+    the separators of all lines against the rows read settles it. (`scan` False: the data lines are
+    not looked at here; the caller scans each piece with `plain_piece`.)"""
+    if sniff(data) or not_plain(data if scan else data[:PLAIN_HEAD_BYTES]):  # (CRLF shows in the first lines)
+        return None
+    end = data.find(b"\n")
+    if end < 0 or end + 1 == len(data):
+        return None  # header only, or no header line: the general path says so
+    first = data[len(BOM) if data.startswith(BOM) else 0 : end]
+    try:
+        header, error = _header(first.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+    if error or not header or len(set(header)) != len(header) or not set(header) <= set(contract_fields):
+        return None
+    if not scan:
+        return PlainCsv(header, data, end + 1, True)
+    return PlainCsv(header, data, end + 1, has_spaces(data))
+
+
+def not_plain(data: bytes) -> bool:
+    """Whether the text holds a byte that only the general path reads right (quote, CR, NUL)."""
+    return any(b in data for b in _NOT_PLAIN)
+
+
+def has_spaces(data: bytes) -> bool:
+    """Whether a value may have whitespace around it (ASCII whitespace, or any non-ASCII text)."""
+    return not data.isascii() or any(s in data for s in _SPACES)
+
+
+def read_plain(
+    files: list[PlainCsv], contract_fields: tuple[str, ...], first_line: int = 2
+) -> tuple[pl.DataFrame, list[int]]:
+    """The rows of plain CSV files of one header, read at once by polars: `row_number` (the line in its
+    file: header = 1), `raw_row` (the line as sent) and the contract fields (stripped, empty = null), in
+    file order, as `parse_csv` makes them file by file; and the rows of each file. (One file may also
+    be a piece of a file: its lines from `first_line` on, no header line: `body` 0.) Raises (polars' error
+    or ValueError) when a file is not as plain as it looked: the caller then takes the general path."""
+    header = files[0].header
+    if any(f.header != header for f in files):
+        raise ValueError("read_plain: files of different headers")
+    schema = dict.fromkeys(header, pl.String)
+    if len(files) == 1:
+        f = files[0]
+        skip = 1 if f.body else 0
+        frame = pl.read_csv(
+            f.data, has_header=False, skip_lines=skip, new_columns=header, schema=schema, quote_char=None
+        )
+        counts = [frame.height]
+    else:
+        parts: list[bytes | memoryview] = []
+        counts = []
+        for f in files:
+            body = memoryview(f.data)[f.body :]
+            parts.append(body)
+            counts.append(f.data.count(b"\n", f.body) + (not f.data.endswith(b"\n")))
+            if not f.data.endswith(b"\n"):
+                parts.append(b"\n")
+        frame = pl.read_csv(b"".join(parts), has_header=False, new_columns=header, schema=schema, quote_char=None)
+        if frame.height != sum(counts):
+            raise ValueError(f"read_plain: {frame.height} rows read of {sum(counts)} lines")
+    commas = sum(f.data.count(b",", f.body) if f.commas is None else f.commas for f in files)
+    if commas != frame.height * (len(header) - 1):
+        raise ValueError("read_plain: a line has fewer fields than the header (or is blank)")
+    frame = frame.with_columns(
+        _line_numbers(counts, first_line).alias(ROW),
+        pl.concat_str([pl.col(h).fill_null("") for h in header], separator=",").alias("raw_row"),
+    )
+    if any(f.spaces for f in files):
+        return _with_all_columns(frame, contract_fields), counts
+    missing = [c for c in contract_fields if c not in header]  # empty values are null already; none to strip
+    return frame.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in missing]).select(
+        ROW, "raw_row", *contract_fields
+    ), counts
+
+
+def _line_numbers(counts: list[int], first_line: int = 2) -> pl.Expr:
+    """Line numbers of the data lines of files of `counts` lines each, one after the other (2, 3, …)."""
+    if len(counts) == 1:
+        return pl.int_range(first_line, pl.len() + first_line, dtype=pl.Int32)
+    import numpy as np
+
+    starts = np.cumsum([0, *counts[:-1]])
+    numbers = np.arange(sum(counts), dtype=np.int64) - np.repeat(starts, counts) + 2
+    return pl.lit(pl.Series(numbers.astype(np.int32)))

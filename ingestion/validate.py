@@ -122,12 +122,14 @@ def _field_checks(ent: Entity, ref: Reference) -> list[tuple[str, pl.Expr, str |
                 checks.append((f.name, present & ~c.is_in(list(f.enum)), f"not one of {', '.join(f.enum)}"))
             if f.format == "date-time":
                 checks.append((f.name, pl.col(f"_why_{f.name}").is_not_null(), pl.col(f"_why_{f.name}")))
-                year = pl.col(dt_col(f.name)).dt.year()
-                checks.append((f.name, present & ((year < y0) | (year > y1)), f"year outside {y0}–{y1}"))
+                # the year (UTC) outside y0–y1, as instants compared: no calendar worked out per row
+                dt = pl.col(dt_col(f.name))
+                early, late = datetime(y0, 1, 1, tzinfo=UTC), datetime(y1 + 1, 1, 1, tzinfo=UTC)
+                checks.append((f.name, present & ((dt < early) | (dt >= late)), f"year outside {y0}–{y1}"))
                 checks.append(
                     (
                         f.name,
-                        present & (pl.col(f"_off_{f.name}") > max_offset),
+                        present & pl.col(f"_off_beyond_{f.name}"),
                         f"UTC offset beyond ±{int(max_offset) // 60:02d}:{int(max_offset) % 60:02d}",
                     )
                 )
@@ -232,13 +234,30 @@ def _with_timezone(frame: pl.DataFrame, ent: Entity, ctx: Context) -> pl.DataFra
         own = pl.col("timezone")
         return frame.with_columns(pl.when(own.is_in(zones)).then(own).otherwise(pl.lit(DEFAULT_TIMEZONE)).alias(TZ))
     if ent.name == "readings" and "timezone" in ctx.known_meters.columns and not ctx.known_meters.is_empty():
-        tz = ctx.known_meters.select(
-            "enterprise_id", "meter_id", pl.col("timezone").fill_null(DEFAULT_TIMEZONE).alias(TZ)
-        ).filter(pl.col(TZ).is_in(zones))
-        return frame.join(tz, on=["enterprise_id", "meter_id"], how="left").with_columns(
+        # the registry's facts that the entity rules need come along (one join, not two)
+        tz = pl.col("timezone").fill_null(DEFAULT_TIMEZONE)
+        registry = _meter_facts(ctx).with_columns(pl.when(tz.is_in(zones)).then(tz).alias(TZ)).drop("timezone")
+        return frame.join(registry, on=["enterprise_id", "meter_id"], how="left").with_columns(
             pl.col(TZ).fill_null(DEFAULT_TIMEZONE)
         )
     return frame.with_columns(pl.lit(DEFAULT_TIMEZONE).alias(TZ))
+
+
+def _meter_facts(ctx: Context) -> pl.DataFrame:
+    """The registry's facts per meter that the rules on readings use (and its time zone, when known)."""
+    meters = ctx.known_meters
+    return meters.select(
+        "enterprise_id",
+        "meter_id",
+        pl.col("energy_code").alias("_energy"),
+        pl.col("reading_type").alias("_reading_type"),
+        (
+            pl.col("multiplier").cast(pl.Float64, strict=False)
+            if "multiplier" in meters.columns
+            else pl.lit(None, pl.Float64)
+        ).alias("_multiplier"),
+        *(["timezone"] if "timezone" in meters.columns else []),
+    )
 
 
 def _first_failure(frame: pl.DataFrame, checks: list) -> pl.DataFrame:
@@ -248,16 +267,17 @@ def _first_failure(frame: pl.DataFrame, checks: list) -> pl.DataFrame:
     cols = frame.columns
     if not checks:
         return frame.with_columns(pl.lit(None, pl.String).alias("_field"), pl.lit(None, pl.String).alias("_reason"))
-    flagged = frame.with_columns([cond.fill_null(False).alias(f"_c{i}") for i, (_, cond, _) in enumerate(checks)])
-    failing = pl.any_horizontal([pl.col(f"_c{i}") for i in range(len(checks))])
+    failing = pl.any_horizontal([cond.fill_null(False) for _, cond, _ in checks])
+    flagged = frame.with_columns(failing.alias("_failing"))
     good = (
-        flagged.filter(~failing)
+        flagged.filter(~pl.col("_failing"))
         .select(cols)
         .with_columns(pl.lit(None, pl.String).alias("_field"), pl.lit(None, pl.String).alias("_reason"))
     )
-    bad = flagged.filter(failing)
+    bad = flagged.filter(pl.col("_failing"))
     if bad.is_empty():
         return good
+    bad = bad.with_columns([cond.fill_null(False).alias(f"_c{i}") for i, (_, cond, _) in enumerate(checks)])
     field_expr: Any = None
     reason_expr: Any = None
     for i, (fname, _, reason) in enumerate(checks):
@@ -362,21 +382,11 @@ def _entity_checks(ent: Entity, frame: pl.DataFrame, ctx: Context) -> tuple[pl.D
             )
         )
     if ent.name == "readings":
-        frame = frame.join(
-            ctx.known_meters.select(
-                "enterprise_id",
-                "meter_id",
-                pl.col("energy_code").alias("_energy"),
-                pl.col("reading_type").alias("_reading_type"),
-                (
-                    pl.col("multiplier").cast(pl.Float64, strict=False)
-                    if "multiplier" in ctx.known_meters.columns
-                    else pl.lit(None, pl.Float64)
-                ).alias("_multiplier"),
-            ),
-            on=["enterprise_id", "meter_id"],
-            how="left",
-        ).with_columns(
+        if "_energy" not in frame.columns:  # (joined with the time zones, as a rule: `_with_timezone`)
+            frame = frame.join(
+                _meter_facts(ctx).drop("timezone", strict=False), on=["enterprise_id", "meter_id"], how="left"
+            )
+        frame = frame.with_columns(
             pl.col("_energy")
             .replace_strict(ref.canonical_unit, default=None, return_dtype=pl.String)
             .alias("_canonical")
@@ -546,10 +556,11 @@ def prepare(frame: pl.DataFrame, ent: Entity, ctx: Context | None = None) -> pl.
     return _prepare_timestamps(frame, ent)
 
 
-def _with_offsets(frame: pl.DataFrame, ent: Entity) -> pl.DataFrame:
-    """The UTC offset in minutes of each date-time field as loaded (`_off_<field>`), worked out once per
-    distinct text: a day of a region's readings has ~100 distinct timestamps in 1.7 M rows, and the
-    regular expression on every row was a third of the field checks' time."""
+def _with_offsets(frame: pl.DataFrame, ent: Entity, max_offset: float) -> pl.DataFrame:
+    """Whether the UTC offset of each date-time field as loaded is beyond `max_offset` minutes
+    (`_off_beyond_<field>`), worked out once per distinct text: a day of a region's readings has ~100
+    distinct timestamps in 1.7 M rows, so the rows are only compared with the texts found beyond (none,
+    as a rule: then no row is looked at)."""
     new = []
     for name in (f.name for f in ent.fields if f.format == "date-time"):
         distinct = frame.get_column(f"_ts_{name}").drop_nulls().unique()
@@ -557,10 +568,11 @@ def _with_offsets(frame: pl.DataFrame, ent: Entity) -> pl.DataFrame:
         minutes = off.struct.field("2").cast(pl.Int32, strict=False) * 60 + off.struct.field("3").cast(
             pl.Int32, strict=False
         )
+        beyond = distinct.filter((minutes > max_offset).fill_null(False))
         new.append(
-            pl.col(f"_ts_{name}")
-            .replace_strict(distinct, minutes, default=None, return_dtype=pl.Int32)
-            .alias(f"_off_{name}")
+            (pl.col(f"_ts_{name}").is_in(beyond.implode()) if beyond.len() else pl.lit(False)).alias(
+                f"_off_beyond_{name}"
+            )
         )
     return frame.with_columns(new) if new else frame
 
@@ -569,7 +581,8 @@ def check(frame: pl.DataFrame, ent: Entity, ctx: Context) -> tuple[pl.DataFrame,
     """Field and entity rules on any slice of a batch: (valid rows to load, rejected rows with reasons)."""
     frame = prepare(frame, ent, ctx)
     cols = frame.columns
-    f = _first_failure(_with_offsets(frame, ent), _field_checks(ent, ctx.reference))
+    max_offset = ctx.reference.limits.get("max_utc_offset_minutes", 840)
+    f = _first_failure(_with_offsets(frame, ent, max_offset), _field_checks(ent, ctx.reference))
     ok = f.filter(pl.col("_reason").is_null()).select(cols)
     bad = f.filter(pl.col("_reason").is_not_null()).select(*cols, "_field", "_reason")
     ok, checks = _entity_checks(ent, ok, ctx)

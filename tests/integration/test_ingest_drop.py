@@ -260,3 +260,98 @@ def test_large_files_load_alone_with_the_same_counts(warehouse_url, tmp_path, mo
     assert {k: v[1:5] for k, v in ledger.items()} == EXPECTED  # the copy of readings_a.csv is not booked
     assert len({v[5] for v in ledger.values()}) == 4
     assert [b["status"] for b in summary["batches"] if b["source_name"].endswith("readings_a_copy.csv")] == ["skipped"]
+
+
+def test_a_large_plain_file_streamed_piece_by_piece_books_what_the_one_file_path_books(
+    fresh_database, tmp_path, monkeypatch
+):
+    """A large plain CSV file is read, validated and COPY'd piece by piece (ingestion/stream.py), its
+    repeats found once the whole file is hashed: per file the same ledger counts, rejected rows (file,
+    row, field, reason), duplicates and loaded rows as the one-file path (`ingest_file`); a file that is
+    not as plain as it looked (a later piece with too many or too few fields) is rolled back and loaded
+    the general way."""
+    from ingestion import parse, stream
+    from ingestion.loader import discover, ingest_file, ownership
+
+    monkeypatch.setattr(drop, "ALONE_BYTES", 1)  # every file alone
+    monkeypatch.setattr(stream, "PIECE_BYTES", 300)  # ~2 rows a piece: repeats and rejects across pieces
+    monkeypatch.setattr(parse, "PLAIN_HEAD_BYTES", 300)  # a quote further down is met in a piece
+    feed = write_basic_feed(tmp_path / "drop")
+    s = feed / STEEL
+    s.mkdir()
+    good = _rows(STEEL, "EL-01", ["1", "2", "3", "4"]).splitlines(keepends=True)
+    unknown = reading(STEEL, "NOPE", *_slot(1), "10")
+    other = reading(CEMENT, "EL-01", *_slot(2), "11")
+    (s / "readings_big.csv").write_text(
+        READINGS_HEADER
+        + good[0]
+        + unknown
+        + good[1]
+        + reading(STEEL, "EL-01", *_slot(2), "x")  # not a number
+        + other
+        + good[2]
+        + good[0]  # repeats line 2 (valid), pieces later
+        + unknown  # repeats line 3 (rejected)
+        + good[3]
+        + good[0],  # repeats line 2 again; no final newline
+        "utf-8",
+    )
+    (s / "readings_spaces.csv").write_text(READINGS_HEADER + good[0].replace(",1,", ", 1 ,") + good[1], "utf-8")
+    (s / "readings_ragged.csv").write_text(
+        READINGS_HEADER + "".join(good) + good[0].replace(",measured,", ",measured,,")
+    )  # a line with one field too many, after the first pieces
+    (s / "readings_quoted.csv").write_text(
+        READINGS_HEADER + "".join(good) + reading(STEEL, "EL-01", *_slot(0), '"13"')
+    )  # a quoted value, in a later piece
+    (s / "readings_short.csv").write_text(
+        READINGS_HEADER + "".join(good[:3]) + good[3].replace(",measured", "")
+    )  # a line with one field too few
+    streamed, fell_back = [], []
+    real = stream.load_stream
+
+    def spy(url, st, digest, **kw):
+        result = real(url, st, digest, **kw)
+        (streamed if result is not None else fell_back).append(kw["source_name"])
+        return result
+
+    monkeypatch.setattr(drop, "load_stream", spy)
+    together, alone = fresh_database(), fresh_database()
+    summary = ingest_path(together, feed).to_dict()
+    assert sorted(streamed) == [f"{STEEL}/readings_big.csv", f"{STEEL}/readings_spaces.csv"]
+    assert sorted(fell_back) == [f"{STEEL}/readings_{n}.csv" for n in ("quoted", "ragged", "short")]
+    assert summary["failures"] == 0
+    files, _ = discover(feed)
+    for p, rel, ent in files:
+        owner, refusal = ownership(p, feed)
+        ingest_file(alone, p, source_name=rel, entity_name=ent, owner=owner, refusal=refusal)
+
+    def facts(url: str) -> tuple:
+        with psycopg.connect(url) as conn:
+            q = [
+                "SELECT source_name, status, rows_read, rows_loaded, rows_quarantined, rows_duplicate, encoding, "
+                "header, min_period_end, max_period_end FROM audit.ingest_batches",
+                "SELECT b.source_name, r.source_name, r.row_number, r.field, r.value, r.reason, r.raw_row, "
+                "r.enterprise_id FROM quarantine.rejected_rows r JOIN audit.ingest_batches b USING (batch_id)",
+                "SELECT b.source_name, d.source_name, d.row_number, d.first_row_number, d.natural_key, "
+                "d.enterprise_id FROM quarantine.duplicate_rows d JOIN audit.ingest_batches b USING (batch_id)",
+                "SELECT b.source_name, r.row_number, r.meter_id, r.period_start, r.period_end, r.value, r.unit, "
+                "r.quality, r.sent_at FROM raw.readings r JOIN audit.ingest_batches b USING (batch_id)",
+            ]
+            return tuple(sorted(conn.execute(x).fetchall(), key=repr) for x in q)
+
+    got, expected = facts(together), facts(alone)
+    big = f"{STEEL}/readings_big.csv"
+    assert next(r for r in got[0] if r[0] == big)[2:6] == (10, 4, 4, 2)  # read = loaded + rejected + repeats
+    assert sorted((r[2], r[3], r[5]) for r in got[1] if r[0] == big) == [
+        (3, "meter_id", "unknown meter: not in the meter registry of this enterprise"),
+        (5, "value", "not a number"),
+        (6, "enterprise_id", f"row belongs to another enterprise; this feed belongs to {STEEL}"),
+        (
+            9,
+            "meter_id",
+            "repeats row 3, which was rejected: unknown meter: not in the meter registry of this enterprise",
+        ),
+    ]
+    assert sorted((r[2], r[3]) for r in got[2] if r[0] == big) == [(8, 2), (11, 2)]
+    assert sorted(r[1] for r in got[3] if r[0] == big) == [2, 4, 7, 10]
+    assert got == expected

@@ -159,3 +159,55 @@ def test_file_kind_is_the_first_word_of_the_name():
     assert contract.entity_of_file(PurePath("Meters-v2.JSONL")) == "meters"
     assert contract.entity_of_file(PurePath("notes.csv")) is None
     assert contract.entity_of_file(PurePath("readings.xlsx")) is None
+
+
+def _plain_cases() -> list[bytes]:
+    rows = [
+        reading(STEEL, "EL-01", f"2026-01-01T00:{15 * i:02d}:00+08:00", f"2026-01-01T00:{15 * i + 15:02d}:00+08:00", v)
+        for i, v in enumerate(["1.5", "2", "3"])
+    ]
+    short = "enterprise_id,meter_id,period_end,value,unit,sent_at\n"
+    return [
+        (READINGS_HEADER + "".join(rows)).encode(),
+        b"\xef\xbb\xbf" + (READINGS_HEADER + "".join(rows)).encode(),  # BOM
+        (READINGS_HEADER + "".join(rows)).rstrip("\n").encode(),  # no final newline
+        (READINGS_HEADER + rows[0].replace(",1.5,", ", 1.5 ,").replace(",EL-01,", ",,")).encode(),  # spaces, empty
+        (short + f"{STEEL},EL-01,2026-01-01T00:15:00+08:00,1,kWh,2026-01-01T00:15:00+08:00\n").encode(),
+        (READINGS_HEADER + rows[0] + "\n" + rows[1]).encode(),  # a blank line: not plain
+        (READINGS_HEADER + rows[0] + rows[1].replace(",2,", ",2,x,")).encode(),  # a field too many
+        (READINGS_HEADER + rows[0] + rows[1].replace(",2,", ",")).encode(),  # a field too few
+        (READINGS_HEADER + rows[0] + rows[1].replace(",2,", ',"2",')).encode(),  # quoted
+        (READINGS_HEADER + "".join(rows)).replace("\n", "\r\n").encode(),  # CRLF
+        (READINGS_HEADER + rows[0].replace("EL-01", "电表")).encode("gbk"),  # not UTF-8
+        READINGS_HEADER.encode(),  # header only
+    ]
+
+
+def test_plain_csv_read_by_polars_is_what_the_general_path_makes():
+    """`plain_csv` + `read_plain` (polars' CSV reader, files of one header at once) give the frame of
+    `parse_csv` file by file, line numbers per file included; anything else is refused (None) or raises,
+    and then the general path reads it."""
+    from polars.testing import assert_frame_equal
+
+    from ingestion.parse import plain_csv, read_plain
+
+    read, refused = [], 0
+    for data in _plain_cases():
+        plain = plain_csv(data, FIELDS)
+        if plain is None:
+            refused += 1
+            continue
+        try:
+            frame, counts = read_plain([plain], FIELDS)
+        except (pl.exceptions.PolarsError, ValueError):
+            refused += 1
+            continue
+        expected = parse_csv(data, FIELDS)
+        assert not expected.rejects and counts == [expected.rows_read]
+        assert_frame_equal(frame, expected.frame)
+        read.append((plain, expected))
+    assert len(read) == 5 and refused == 7
+    same_header = [(p, e) for p, e in read if p.header == read[0][0].header]
+    frame, counts = read_plain([p for p, _ in same_header], FIELDS)  # several files at once
+    assert counts == [e.rows_read for _, e in same_header]
+    assert_frame_equal(frame, pl.concat([e.frame for _, e in same_header]))
