@@ -201,6 +201,69 @@ def _copy_frame(cur: psycopg.Cursor, table: str, columns: list[str], frame: pl.D
         copy.write(buf.getvalue())
 
 
+def close_file_batch(
+    cur: psycopg.Cursor,
+    *,
+    batch_id: int,
+    source_name: str,
+    entity_name: str,
+    rows_read: int,
+    rows_loaded: int,
+    rejects: pl.DataFrame | None,
+    duplicates: pl.DataFrame,
+    period_ends: tuple[Any, Any],
+    parse_seconds: float,
+    load_started: float,
+) -> tuple[int, int]:
+    """The end of one file's load, in its transaction: the counts must add up (read = loaded + quarantined +
+    duplicates), the rejected rows go to quarantine with file, row, field and reason, the repeats to the
+    duplicate log, and the file's ledger row gets its counts and status `loaded`."""
+    n_rej, n_dup = (rejects.height if rejects is not None else 0), duplicates.height
+    if rows_loaded + n_rej + n_dup != rows_read:
+        raise AssertionError(
+            f"{source_name}: counts do not add up: read {rows_read} != "
+            f"{rows_loaded} loaded + {n_rej} quarantined + {n_dup} duplicates"
+        )
+    stamp = {"batch_id": batch_id, "source_name": source_name, "entity": entity_name}
+    if rejects is not None and n_rej:
+        _copy_frame(
+            cur,
+            "quarantine.rejected_rows",
+            REJECT_COLUMNS,
+            rejects.sort("row_number").with_columns(
+                _storable("raw_row", 4000),
+                _storable("value", 1000),
+                _storable("reason", 2000),
+                _storable("field", 200),
+                _storable("enterprise_id", 64),
+                *[pl.lit(v).alias(k) for k, v in stamp.items()],
+            ),
+        )
+    if n_dup:
+        _copy_frame(
+            cur,
+            "quarantine.duplicate_rows",
+            DUPLICATE_COLUMNS,
+            duplicates.with_columns(*[pl.lit(v).alias(k) for k, v in stamp.items()]),
+        )
+    cur.execute(
+        "UPDATE audit.ingest_batches SET rows_read = %s, rows_loaded = %s, rows_quarantined = %s, "
+        "rows_duplicate = %s, min_period_end = %s, max_period_end = %s, parse_seconds = %s, "
+        "load_seconds = %s, finished_at = clock_timestamp(), status = 'loaded' WHERE batch_id = %s",
+        (
+            rows_read,
+            rows_loaded,
+            n_rej,
+            n_dup,
+            *period_ends,
+            parse_seconds,
+            time.perf_counter() - load_started,
+            batch_id,
+        ),
+    )
+    return n_rej, n_dup
+
+
 def _repeats_of_rejected_rows(
     rejects: pl.DataFrame, duplicates: pl.DataFrame, dups: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -406,40 +469,18 @@ def load_parsed(
             all_rejects = pl.concat(rejects) if rejects else None
             if all_rejects is not None and duplicates.height:
                 all_rejects, duplicates = _repeats_of_rejected_rows(all_rejects, duplicates, dups)
-            n_rej, n_dup = (all_rejects.height if all_rejects is not None else 0), duplicates.height
-            if n_loaded + n_rej + n_dup != parsed.rows_read:
-                raise AssertionError(
-                    f"{source_name}: counts do not add up: read {parsed.rows_read} != "
-                    f"{n_loaded} loaded + {n_rej} quarantined + {n_dup} duplicates"
-                )
-            stamp = {"batch_id": batch_id, "source_name": source_name, "entity": entity_name}
-            if all_rejects is not None:
-                _copy_frame(
-                    cur,
-                    "quarantine.rejected_rows",
-                    REJECT_COLUMNS,
-                    all_rejects.sort("row_number").with_columns(
-                        _storable("raw_row", 4000),
-                        _storable("value", 1000),
-                        _storable("reason", 2000),
-                        _storable("field", 200),
-                        _storable("enterprise_id", 64),
-                        *[pl.lit(v).alias(k) for k, v in stamp.items()],
-                    ),
-                )
-            if n_dup:
-                _copy_frame(
-                    cur,
-                    "quarantine.duplicate_rows",
-                    DUPLICATE_COLUMNS,
-                    duplicates.with_columns(*[pl.lit(v).alias(k) for k, v in stamp.items()]),
-                )
-            load_seconds = time.perf_counter() - t1
-            cur.execute(
-                "UPDATE audit.ingest_batches SET rows_read = %s, rows_loaded = %s, rows_quarantined = %s, "
-                "rows_duplicate = %s, min_period_end = %s, max_period_end = %s, parse_seconds = %s, "
-                "load_seconds = %s, finished_at = clock_timestamp(), status = 'loaded' WHERE batch_id = %s",
-                (parsed.rows_read, n_loaded, n_rej, n_dup, lo, hi, t1 - t0, load_seconds, batch_id),
+            n_rej, n_dup = close_file_batch(
+                cur,
+                batch_id=batch_id,
+                source_name=source_name,
+                entity_name=entity_name,
+                rows_read=parsed.rows_read,
+                rows_loaded=n_loaded,
+                rejects=all_rejects,
+                duplicates=duplicates,
+                period_ends=(lo, hi),
+                parse_seconds=t1 - t0,
+                load_started=t1,
             )
             if before_commit is not None:
                 before_commit(conn, batch_id)

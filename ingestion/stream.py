@@ -152,15 +152,7 @@ def load_stream(
 ) -> Any:
     """Book the stream as one batch (see module doc). Returns the BatchResult, or None when the file is
     not plain after all (nothing committed: load it the general way)."""
-    from .loader import (
-        DUPLICATE_COLUMNS,
-        REJECT_COLUMNS,
-        BatchResult,
-        _copy_frame,
-        _reading_months,
-        _repeats_of_rejected_rows,
-        _storable,
-    )
+    from .loader import BatchResult, _reading_months, _repeats_of_rejected_rows, close_file_batch
 
     t0 = time.perf_counter()
     ent = stream.entity
@@ -252,40 +244,18 @@ def load_stream(
                 if duplicates.height:
                     all_rejects = all_rejects.filter(~pl.col("row_number").is_in(dups.get_column(ROW).implode()))
                     all_rejects, duplicates = _repeats_of_rejected_rows(all_rejects, duplicates, dups)
-                n_rej, n_dup = all_rejects.height, duplicates.height
-                if n_loaded + n_rej + n_dup != rows_read:
-                    raise AssertionError(
-                        f"{source_name}: counts do not add up: read {rows_read} != "
-                        f"{n_loaded} loaded + {n_rej} quarantined + {n_dup} duplicates"
-                    )
-                stamp = {"batch_id": batch_id, "source_name": source_name, "entity": entity_name}
-                if n_rej:
-                    _copy_frame(
-                        cur,
-                        "quarantine.rejected_rows",
-                        REJECT_COLUMNS,
-                        all_rejects.sort("row_number").with_columns(
-                            _storable("raw_row", 4000),
-                            _storable("value", 1000),
-                            _storable("reason", 2000),
-                            _storable("field", 200),
-                            _storable("enterprise_id", 64),
-                            *[pl.lit(v).alias(k) for k, v in stamp.items()],
-                        ),
-                    )
-                if n_dup:
-                    _copy_frame(
-                        cur,
-                        "quarantine.duplicate_rows",
-                        DUPLICATE_COLUMNS,
-                        duplicates.with_columns(*[pl.lit(v).alias(k) for k, v in stamp.items()]),
-                    )
-                load_seconds = time.perf_counter() - t1
-                cur.execute(
-                    "UPDATE audit.ingest_batches SET rows_read = %s, rows_loaded = %s, rows_quarantined = %s, "
-                    "rows_duplicate = %s, min_period_end = %s, max_period_end = %s, parse_seconds = %s, "
-                    "load_seconds = %s, finished_at = clock_timestamp(), status = 'loaded' WHERE batch_id = %s",
-                    (rows_read, n_loaded, n_rej, n_dup, lo, hi, t1 - t0, load_seconds, batch_id),
+                n_rej, n_dup = close_file_batch(
+                    cur,
+                    batch_id=batch_id,
+                    source_name=source_name,
+                    entity_name=entity_name,
+                    rows_read=rows_read,
+                    rows_loaded=n_loaded,
+                    rejects=all_rejects,
+                    duplicates=duplicates,
+                    period_ends=(lo, hi),
+                    parse_seconds=t1 - t0,
+                    load_started=t1,
                 )
             conn.commit()
         except NotPlain:
