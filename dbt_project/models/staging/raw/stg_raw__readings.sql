@@ -49,6 +49,7 @@ versions as (
         m.energy_code,
         m.unit as canonical_unit,
         c.factor,
+        c.from_unit is not null as has_unit_conversion,
         row_number() over w_key as version_rank,
         count(*) over w_all as versions,
         {% if is_incremental() %}
@@ -90,7 +91,7 @@ select
     (select max(batch_id) from {{ source('raw', 'readings') }})
     {% endif %} as built_through_batch
 from versions as v
-where v.version_rank = 1 and v.factor is not null
+where v.version_rank = 1 and v.has_unit_conversion
 {% if is_incremental() %}
     and v.is_touched
 {% endif %}
