@@ -98,25 +98,32 @@
 #}
 {% macro vee_changed_spans(since_batch) %}
     with changed as (
-        select enterprise_id, meter_id, coalesce(period_start, period_end) as reading_start, period_end
+        -- per meter and day bucket (UTC days since the epoch): the readings of one bucket are less than a day
+        -- apart, so they always fall in one island, and the gaps between buckets are the gaps between their
+        -- readings; the islands are found over the buckets (tens of thousands on a pilot day) instead of the
+        -- readings (1.4 M: two window passes and a sort of every changed reading, 4 s, twice per build)
+        select
+            enterprise_id, meter_id,
+            min(coalesce(period_start, period_end)) as reading_start, min(period_end) as first_end, max(period_end) as last_end
         from {{ ref('stg_raw__readings') }}
         where batch_id > {{ since_batch }}
+        group by enterprise_id, meter_id, floor(extract(epoch from period_end) / 86400)
     ),
 
     marked as (
         select
             *,
-            case when period_end - lag(period_end) over w <= interval '1 day' then 0 else 1 end as starts_island
+            case when first_end - lag(last_end) over w <= interval '1 day' then 0 else 1 end as starts_island
         from changed
-        window w as (partition by enterprise_id, meter_id order by period_end)
+        window w as (partition by enterprise_id, meter_id order by first_end)
     ),
 
     islands as (
         select
             enterprise_id, meter_id,
-            min(reading_start) as first_start, min(period_end) as first_end, max(period_end) as last_end
+            min(reading_start) as first_start, min(first_end) as first_end, max(last_end) as last_end
         from (
-            select *, sum(starts_island) over (partition by enterprise_id, meter_id order by period_end) as island
+            select *, sum(starts_island) over (partition by enterprise_id, meter_id order by first_end) as island
             from marked
         ) as x
         group by enterprise_id, meter_id, island
@@ -269,4 +276,29 @@ $$
     ) as t
     where c.cadence is not null and t.first_start is not null
       and mod(extract(epoch from (t.first_start - c.grid_start)), extract(epoch from {{ vee_grid_step('c.cadence') }})) <> 0
+{% endmacro %}
+
+{#
+  Custom incremental strategy for models replaced by key (stg_raw__readings): like dbt's delete+insert,
+  but the temporary rows are analysed first and the delete is bounded to the range of `range_column`
+  they cover, where the target has an index. dbt's own delete (`where key in (select distinct key from
+  the temporary rows)`), planned on an unanalysed temporary table, hashed the whole target: 25 s of the
+  41 s of a pilot day's new readings (1.4 M keys, none of them there before) on 7 M held.
+#}
+{% macro get_incremental_key_replace_sql(arg_dict) %}
+    {%- set target = arg_dict["target_relation"] -%}
+    {%- set source = arg_dict["temp_relation"] -%}
+    {%- set keys = arg_dict["unique_key"] -%}
+    {%- set column = config.require('range_column') -%}
+    {%- set dest_cols_csv = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
+    analyze {{ source }};
+
+    delete from {{ target }} as t
+    using {{ source }} as s
+    where {% for k in keys %}t.{{ k }} = s.{{ k }} and {% endfor %}
+        t.{{ column }} >= (select min({{ column }}) from {{ source }})
+        and t.{{ column }} <= (select max({{ column }}) from {{ source }});
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    select {{ dest_cols_csv }} from {{ source }};
 {% endmacro %}

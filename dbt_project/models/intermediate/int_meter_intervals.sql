@@ -107,7 +107,23 @@ grid as (
     where g.interval_start + w.cadence <= w.data_watermark or g.interval_start < w.last_period_end
 ),
 
+observations as (
+    -- the observations in each window and its context: one range scan of the (enterprise_id, meter_id,
+    -- interval_start) index per window, instead of one lookup per grid interval (29 s for a pilot day's
+    -- 2.6 M grid intervals). Observations lie on the grid (int_meter_observations books onto it).
+    select
+        w.enterprise_id, w.meter_id, w.window_start, x.interval_start,
+        x.quality_code, x.vee_flag, x.observed_consumption, x.is_received
+    from windows as w
+    inner join {{ ref('int_meter_observations') }} as x
+        on x.enterprise_id = w.enterprise_id and x.meter_id = w.meter_id
+        and x.interval_start >= w.window_start - w.margin and x.interval_start < w.window_end + w.margin
+),
+
 joined as (
+    -- each grid interval with its observation (at most one: unique key), matched on the whole key so the
+    -- planner hashes or merges the two sets; a join into the whole observations table was planned, on the
+    -- grid's estimated few rows, as a merge by meter with interval_start as a filter (a per-meter cross product)
     select
         g.enterprise_id, g.meter_id, g.window_start, g.window_end, g.interval_start, g.interval_end, g.cadence,
         coalesce(o.quality_code, 'missing') as quality_code,
@@ -115,15 +131,9 @@ joined as (
         o.observed_consumption,
         coalesce(o.is_received, false) as is_received
     from grid as g
-    -- each grid interval's observation through the (enterprise_id, meter_id, interval_start) index. A plain
-    -- join was planned, on the grid's estimated few rows, as a merge by meter with interval_start as a
-    -- filter: a per-meter cross product (267 M rows compared and 46 s for 186 k intervals; 1 s this way)
-    left join lateral (
-        select x.quality_code, x.vee_flag, x.observed_consumption, x.is_received
-        from {{ ref('int_meter_observations') }} as x
-        where x.enterprise_id = g.enterprise_id and x.meter_id = g.meter_id and x.interval_start = g.interval_start
-        limit 1  -- at most one (unique key); keeps the lookup a lookup
-    ) as o on true
+    left join observations as o
+        on o.enterprise_id = g.enterprise_id and o.meter_id = g.meter_id
+        and o.window_start = g.window_start and o.interval_start = g.interval_start
 ),
 
 islands as (

@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         unique_key=['enterprise_id', 'meter_id', 'period_end'],
-        incremental_strategy='delete+insert',
+        incremental_strategy='key_replace',
+        range_column='period_end',
         on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['enterprise_id', 'meter_id', 'period_end'], 'unique': True},
@@ -21,44 +22,63 @@
 -- downstream then see how few rows are new.
 -- The indexes serve the incremental VEE models (changed keys by batch, previous/next reading of a
 -- meter, the data watermark) and this model's own state and key replacement.
+{% set since = vee_built_through(this) if is_incremental() else none %}
 with
 {% if is_incremental() %}
-new_keys as (
-    -- raw.readings has a BRIN index on batch_id: the rows of new batches are found without a scan
-    select distinct enterprise_id, meter_id, period_end
+new_range as (
+    -- the period_ends of the new batches' readings (raw.readings has a BRIN index on batch_id: they are
+    -- found without a scan); every version of a key they touch lies in this range
+    select min(period_end) as first_end, max(period_end) as last_end, max(batch_id) as last_batch
     from {{ source('raw', 'readings') }}
-    where batch_id > {{ vee_built_through(this) }}
+    where batch_id > {{ since }}
 ),
 {% endif %}
 
 versions as (
-    -- a full build reads every version of every key at once (no list of keys to join back to)
+    -- Every version in the range, ranked per key in one sort; a key is rebuilt when a new batch touched it
+    -- (is_touched). A full build reads every version of every key at once.
+    -- The meter and the unit factor are joined to every version before the ranking (the meter is the
+    -- key's own; the factor is unique per unit pair, and a key whose winning version has none is dropped
+    -- below, as an inner join after the ranking would): these joins then meet the readings in the plan,
+    -- never the few rows the planner expects after `version_rank = 1`. With the joins after the ranking,
+    -- the planner took the new day's 1.4 M winners for one row and joined the 20,000 meters to each in a
+    -- nested loop (minutes on a pilot day: 1,000 enterprises × 20 meters); so did a join of the versions
+    -- to the list of new keys.
     select
         r.*,
+        m.energy_code,
+        m.unit as canonical_unit,
+        c.factor,
+        c.from_unit is not null as has_unit_conversion,
         row_number() over w_key as version_rank,
-        count(*) over (partition by r.enterprise_id, r.meter_id, r.period_end) as versions,
+        count(*) over w_all as versions,
+        {% if is_incremental() %}
+        max(r.batch_id) over w_all > {{ since }} as is_touched,
+        {% endif %}
         min(r.value) over w_sent <> max(r.value) over w_sent as is_conflict
     from {{ source('raw', 'readings') }} as r
+    inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
+    left join {{ ref('unit_conversions') }} as c on c.from_unit = r.unit and c.to_unit = m.unit
     {% if is_incremental() %}
-    inner join new_keys as k using (enterprise_id, meter_id, period_end)
-    where r.period_end between (select min(period_end) from new_keys) and (select max(period_end) from new_keys)
+    where r.period_end between (select first_end from new_range) and (select last_end from new_range)
     {% endif %}
     window
         w_key as (partition by r.enterprise_id, r.meter_id, r.period_end order by r.sent_at desc, r.batch_id desc, r.row_number desc),
+        w_all as (partition by r.enterprise_id, r.meter_id, r.period_end),
         w_sent as (partition by r.enterprise_id, r.meter_id, r.period_end, r.sent_at)
 )
 
 select
     v.enterprise_id,
     v.meter_id,
-    m.energy_code,
+    v.energy_code,
     v.period_start,
     v.period_end,
-    v.value * c.factor as value,
-    m.unit,
+    v.value * v.factor as value,
+    v.canonical_unit as unit,
     v.value as source_value,
     v.unit as source_unit,
-    c.factor as unit_factor,
+    v.factor as unit_factor,
     v.quality,
     v.sent_at,
     v.versions,
@@ -66,12 +86,12 @@ select
     v.batch_id,
     v.row_number,
     {% if is_incremental() %}
-    (select greatest(max(batch_id), {{ vee_built_through(this) }})
-     from {{ source('raw', 'readings') }} where batch_id > {{ vee_built_through(this) }})
+    (select greatest(last_batch, {{ since }}) from new_range)
     {% else %}
     (select max(batch_id) from {{ source('raw', 'readings') }})
     {% endif %} as built_through_batch
 from versions as v
-inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
-inner join {{ ref('unit_conversions') }} as c on c.from_unit = v.unit and c.to_unit = m.unit
-where v.version_rank = 1
+where v.version_rank = 1 and v.has_unit_conversion
+{% if is_incremental() %}
+    and v.is_touched
+{% endif %}
