@@ -70,10 +70,14 @@ windows as (
     {% endif %}
 ),
 
-bounds as (
+bounds as materialized (
     -- the readings that book into a window: from the last ones ending at or before its start (the one
     -- before opens a register step and ends the period before an end-only reading; a register's high-water
-    -- mark looks back {{ lookback }} readings) to the first ending at or after its end
+    -- mark looks back {{ lookback }} readings) to the first ending at or after its end.
+    -- Materialized, so the bounds are plain columns the readings' (enterprise_id, meter_id, period_end)
+    -- index can take as its range: computed in line, the planner read each meter's whole history and
+    -- filtered it (a pilot day with 3 days held: 5.7 M readings read for 1.5 M kept, 3.4 s; 2.4 s this way,
+    -- and no longer growing with the history held)
     select
         w.*,
         coalesce(p.previous_end, w.window_start) as first_end,
