@@ -279,7 +279,7 @@ $$
 {% endmacro %}
 
 {#
-  Custom incremental strategy for models replaced by key (stg_raw__readings): like dbt's delete+insert,
+  Custom incremental strategy for models replaced by key (stg_raw__readings, int_meter_daily): like dbt's delete+insert,
   but the temporary rows are analysed first and the delete is bounded to the range of `range_column`
   they cover, where the target has an index. dbt's own delete (`where key in (select distinct key from
   the temporary rows)`), planned on an unanalysed temporary table, hashed the whole target: 25 s of the

@@ -5,7 +5,9 @@
 -- rollovers are told apart by the model's rule (macros/vee_registers.sql). The guarantee holds when a dip
 -- recovers within var('register_high_water_readings') readings; a longer dip is the enterprise's data,
 -- so a breach warns instead of failing the build.
-{{ config(severity='warn') }}
+-- Tagged whole_history: it reads every reading of each register the build touched, so it runs with the daily
+-- (whole) build, not with a 15-minute round (see assert_interval_meters_book_exactly_their_readings).
+{{ config(severity='warn', tags=['whole_history']) }}
 with touched as (
     {{ vee_meters_of_latest_build() }}
 ),

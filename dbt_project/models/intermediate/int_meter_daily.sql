@@ -2,10 +2,14 @@
     config(
         materialized='incremental',
         unique_key=['enterprise_id', 'meter_id', 'local_date'],
-        incremental_strategy='delete+insert',
+        incremental_strategy='key_replace',
+        range_column='local_date',
+        indexes=[{'columns': ['enterprise_id', 'meter_id', 'local_date'], 'unique': True}],
         post_hook=["analyze {{ this }}"],
     )
 }}
+-- The rebuilt meter-days replace theirs through the key's index, bounded to the days they cover
+-- (macros/incremental_vee.sql: key_replace; dbt's delete+insert hashed the whole table for every build).
 -- Per meter and local day: consumption (measured + estimated), the estimated part, the completeness
 -- counts (received ÷ expected intervals), when the last valid reading of the day ended, and how many
 -- readings were sent for the day and how many on time (within 1 h of their period end).
