@@ -201,6 +201,31 @@ def _copy_frame(cur: psycopg.Cursor, table: str, columns: list[str], frame: pl.D
         copy.write(buf.getvalue())
 
 
+def copy_with_partitions(
+    valid: pl.DataFrame,
+    *,
+    entity_name: str,
+    cur: psycopg.Cursor,
+    stmt: Any,
+    stack: contextlib.ExitStack,
+    copy: Any,
+    months_ready: set,
+) -> Any:
+    """The COPY these valid rows go into: the open one, unless they are readings of a month without its
+    partition yet. DDL cannot run inside COPY: the COPY is closed, the partitions added (`months_ready` grows)
+    and a new COPY opened on the stack."""
+    if entity_name == "readings":
+        new_months = _reading_months(valid) - months_ready
+        if new_months:
+            stack.close()
+            copy = None
+            ensure_reading_partitions(cur.connection, new_months)
+            months_ready |= new_months
+    if copy is None:
+        copy = stack.enter_context(cur.copy(stmt, writer=QueuedLibpqWriter(cur)))
+    return copy
+
+
 def close_file_batch(
     cur: psycopg.Cursor,
     *,
@@ -446,15 +471,15 @@ def load_parsed(
                     )
                     if valid.is_empty():
                         continue
-                    if entity_name == "readings":
-                        new_months = _reading_months(valid) - months_ready
-                        if new_months:  # DDL cannot run inside COPY: close it, add partitions, reopen
-                            stack.close()
-                            copy = None
-                            ensure_reading_partitions(conn, new_months)
-                            months_ready |= new_months
-                    if copy is None:
-                        copy = stack.enter_context(cur.copy(stmt, writer=QueuedLibpqWriter(cur)))
+                    copy = copy_with_partitions(
+                        valid,
+                        entity_name=entity_name,
+                        cur=cur,
+                        stmt=stmt,
+                        stack=stack,
+                        copy=copy,
+                        months_ready=months_ready,
+                    )
                     n_loaded += valid.height
                     if "_dt_period_end" in valid.columns:
                         plo: Any = valid["_dt_period_end"].min()  # datetimes (polars types them as any scalar)

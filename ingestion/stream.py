@@ -33,12 +33,11 @@ from typing import Any
 import polars as pl
 import psycopg
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 
 from . import contract
 from .parse import ROW, PlainCsv, has_spaces, not_plain, read_plain, split_fields
 from .reference import Reference
-from .schema import ensure_reading_partitions, existing_reading_partitions, hold_batch_in_flight
+from .schema import existing_reading_partitions, hold_batch_in_flight
 from .validate import Context, check, describe_duplicates, dt_col
 
 PIECE_BYTES = 8 * 1024**2  # ~65,000 readings
@@ -152,7 +151,7 @@ def load_stream(
 ) -> Any:
     """Book the stream as one batch (see module doc). Returns the BatchResult, or None when the file is
     not plain after all (nothing committed: load it the general way)."""
-    from .loader import BatchResult, _reading_months, _repeats_of_rejected_rows, close_file_batch
+    from .loader import BatchResult, _repeats_of_rejected_rows, close_file_batch, copy_with_partitions
 
     t0 = time.perf_counter()
     ent = stream.entity
@@ -208,15 +207,15 @@ def load_stream(
                         valid = piece.valid
                         if valid.is_empty():
                             continue
-                        if entity_name == "readings":
-                            new_months = _reading_months(valid) - months_ready
-                            if new_months:  # DDL cannot run inside COPY: close it, add partitions, reopen
-                                stack.close()
-                                copy = None
-                                ensure_reading_partitions(conn, new_months)
-                                months_ready |= new_months
-                        if copy is None:
-                            copy = stack.enter_context(cur.copy(stmt, writer=QueuedLibpqWriter(cur)))
+                        copy = copy_with_partitions(
+                            valid,
+                            entity_name=entity_name,
+                            cur=cur,
+                            stmt=stmt,
+                            stack=stack,
+                            copy=copy,
+                            months_ready=months_ready,
+                        )
                         n_loaded += valid.height
                         end = dt_col("period_end")
                         if end in valid.columns:

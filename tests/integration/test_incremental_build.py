@@ -8,6 +8,7 @@ VEE intermediates, the marts and the alert candidates must be identical.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from datetime import date, timedelta
@@ -20,7 +21,7 @@ import pytest
 
 from ingestion.loader import ingest_path
 from ingestion.simulator import simulate
-from orchestration.dbt_env import run_dbt
+from orchestration.dbt_env import run_dbt, warehouse_target_path
 from orchestration.defs.ingestion.sensors import round_or_whole_build
 from orchestration.pipeline import execute_job
 from orchestration.resources import PlatformPathsResource, WarehouseResource
@@ -109,19 +110,29 @@ def incremental_and_full(arrivals, fresh_database, tmp_path_factory):
     never_built = fresh_database()
     after_round_job = {"never_built": round_or_whole_build(never_built), "built": round_or_whole_build(incremental)}
     monthly_before_round = table(incremental, "marts.fct_enterprise_monthly", COMPARED["marts.fct_enterprise_monthly"])
+
     # the new day arrives as 15-minute rounds do: the landing sensor's quarter_hour_round_job loads it and builds
     # only the round's selection (readings, VEE, daily energy, alerts); the monthly marts stay as they were
-    round_run = execute_job(
-        "quarter_hour_round_job",
-        run_config={"ops": {"raw_feeds": {"config": {"path": str(new_day)}}}},
-        resources={
-            "warehouse": WarehouseResource(url=incremental),
-            "platform_paths": PlatformPathsResource(home=str(tmp_path_factory.mktemp("round_home"))),
-        },
-        instance=dg.DagsterInstance.ephemeral(),
-    )
+    def round_job(url: str):
+        return execute_job(
+            "quarter_hour_round_job",
+            run_config={"ops": {"raw_feeds": {"config": {"path": str(new_day)}}}},
+            resources={
+                "warehouse": WarehouseResource(url=url),
+                "platform_paths": PlatformPathsResource(home=str(tmp_path_factory.mktemp("round_home"))),
+            },
+            instance=dg.DagsterInstance.ephemeral(),
+        )
+
+    round_run = round_job(incremental)
     assert round_run.success, round_run.failed_steps
+    round_nodes = {
+        r["unique_id"].split(".")[2]
+        for r in json.loads((warehouse_target_path(incremental) / "run_results.json").read_text())["results"]
+    }
     after_round = {
+        "nodes": round_nodes,
+        "on_a_warehouse_never_built": round_job(never_built),
         "monthly_before": monthly_before_round,
         "monthly_after": table(incremental, "marts.fct_enterprise_monthly", COMPARED["marts.fct_enterprise_monthly"]),
         "new_day_in_daily_mart": _rows_on(incremental, "marts.fct_enterprise_energy_daily", "date", NEW_DAY),
@@ -155,6 +166,20 @@ def test_a_quarter_hour_round_builds_the_days_and_leaves_the_monthly_marts_to_th
     assert after_round["new_day_in_intervals"] >= ENTERPRISES * 96
     assert after_round["new_day_in_daily_mart"] >= ENTERPRISES
     pd.testing.assert_frame_equal(after_round["monthly_after"], after_round["monthly_before"])
+    # the round's dbt build: its models and the tests whose every model is in it; not the monthly marts, not the
+    # test comparing daily with monthly (cautious selection), not the whole-history conservation tests
+    assert {"stg_raw__readings", "int_meter_intervals", "fct_enterprise_energy_daily", "fct_alerts"} <= after_round[
+        "nodes"
+    ]
+    assert not after_round["nodes"] & {
+        "fct_enterprise_monthly",
+        "assert_monthly_is_sum_of_daily",
+        "assert_interval_meters_book_exactly_their_readings",
+        "assert_registers_never_book_more_than_they_advanced",
+    }
+    # on a warehouse that never had a whole build, a round stops at the build and says what to do
+    never = after_round["on_a_warehouse_never_built"]
+    assert not never.success and never.failed_steps == ["dbt_warehouse"]
     # the landing sensor launches rounds only on a warehouse that had a whole build
     assert after_round["sensor_launches"] == {
         "never_built": "ingest_and_transform_job",
