@@ -153,7 +153,8 @@ def run(cluster_url: str, *, enterprises: int, meters_per_enterprise: int, held_
                 psycopg.connect(url) as conn,
                 open(day_csv, "wb") as fh,
                 conn.cursor().copy(
-                    "copy (select * from raw.readings where batch_id between %s and %s) to stdout with (format csv, header)",
+                    "copy (select * from raw.readings where batch_id between %s and %s) "
+                    "to stdout with (format csv, header)",
                     (min(day_batches), max(day_batches)),
                 ) as copy,
             ):
