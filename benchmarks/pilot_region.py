@@ -16,7 +16,7 @@ date of each reading's period start:
 Baselines, in the same database and run: an `INSERT … SELECT` of the day's (and the round's) rows from
 raw.readings into a fresh unindexed table (what moving the rows once costs on this machine), and raw COPY of
 the day's rows as one CSV file (benchmarks/ingest_drop.py). Ratios are seconds / baseline seconds. The
-per-model seconds of each build come from dbt's run_results.json. Usage:
+per-node seconds of each build come from dbt's results. Usage:
 
     python -m benchmarks.pilot_region --enterprises 1000 --meters-per-enterprise 20 --held-days 3 [--feed DIR]
 
@@ -34,6 +34,7 @@ from pathlib import Path
 import psycopg
 
 from benchmarks.ingest_drop import _lines, _start_of
+from benchmarks.pilot_day import insert_select_seconds, per_node
 
 REGISTRY_PREFIXES = ("enterprises", "meters", "economics", "production", "totals", "inventories")
 
@@ -76,30 +77,8 @@ def split(feed: Path, out: Path) -> dict:
     return {"day": day, "round_slots": slots[:2], **{f"{k}_readings": v for k, v in counts.items()}}
 
 
-def insert_select_seconds(url: str, batch_ids: list[int]) -> float:
-    """Seconds to copy the readings of these batches once, inside the database, into a fresh unindexed table.
-    One drop's batches are numbered in a row: their range is what raw.readings' BRIN index on batch_id finds
-    (a list of ids, `= any(…)`, scans every partition)."""
-    with psycopg.connect(url) as conn:
-        conn.execute("drop table if exists bench_moved")
-        conn.execute("create table bench_moved (like raw.readings)")
-        conn.commit()
-        t0 = time.perf_counter()
-        conn.execute(
-            "insert into bench_moved select * from raw.readings where batch_id between %s and %s",
-            (min(batch_ids), max(batch_ids)),
-        )
-        conn.commit()
-        seconds = time.perf_counter() - t0
-        conn.execute("drop table bench_moved")
-    return seconds
-
-
-def model_seconds(target: Path, top: int = 8) -> dict[str, float]:
-    """The slowest nodes of the last dbt invocation whose artifacts are in `target`."""
-    results = json.loads((target / "run_results.json").read_text())["results"]
-    ranked = sorted(results, key=lambda r: r["execution_time"], reverse=True)[:top]
-    return {r["unique_id"].split(".", 2)[-1]: round(r["execution_time"], 2) for r in ranked}
+def slowest(nodes: list[tuple[str, str, float]], top: int = 8) -> dict[str, float]:
+    return {name: round(seconds, 2) for _, name, seconds in nodes[:top]}
 
 
 def run(cluster_url: str, *, enterprises: int, meters_per_enterprise: int, held_days: int, feed: Path | None) -> dict:
@@ -108,7 +87,7 @@ def run(cluster_url: str, *, enterprises: int, meters_per_enterprise: int, held_
     from ingestion.loader import ingest_path
     from ingestion.simulator import simulate
     from orchestration.database import scratch_database
-    from orchestration.dbt_env import run_dbt, warehouse_target_path
+    from orchestration.dbt_env import run_dbt
     from orchestration.pipeline import execute_job
     from orchestration.resources import PlatformPathsResource, WarehouseResource
 
@@ -130,7 +109,6 @@ def run(cluster_url: str, *, enterprises: int, meters_per_enterprise: int, held_
         parts = Path(tmp) / "parts"
         out.update(split(feed, parts))
         with scratch_database(cluster_url, "iem_bench_pilot", bootstrap_it=True) as url:
-            target = warehouse_target_path(url)
             t0 = time.perf_counter()
             held = ingest_path(url, parts / "held").to_dict()
             run_dbt(["build", "--quiet"], url)
@@ -143,11 +121,10 @@ def run(cluster_url: str, *, enterprises: int, meters_per_enterprise: int, held_
             day = ingest_path(url, parts / "day").to_dict()
             day_ingest = time.perf_counter() - t0
             t0 = time.perf_counter()
-            run_dbt(["build", "--quiet"], url)
+            day_nodes = per_node(run_dbt(["build", "--quiet"], url))
             day_build = time.perf_counter() - t0
-            day_models = model_seconds(target)
             day_batches = [b["batch_id"] for b in day["batches"] if b["batch_id"] is not None]
-            day_move = insert_select_seconds(url, day_batches)
+            day_move = insert_select_seconds(url, min(day_batches), max(day_batches))
             day_csv = Path(tmp) / "day_raw.csv"
             with (
                 psycopg.connect(url) as conn,
@@ -166,10 +143,10 @@ def run(cluster_url: str, *, enterprises: int, meters_per_enterprise: int, held_
             rnd = ingest_path(url, parts / "round1").to_dict()
             round_ingest = time.perf_counter() - t0
             t0 = time.perf_counter()
-            run_dbt(["build", "--quiet", "--selector", "quarter_hour_round"], url)
+            round_nodes = per_node(run_dbt(["build", "--quiet", "--selector", "quarter_hour_round"], url))
             round_build = time.perf_counter() - t0
-            round_models = model_seconds(target)
-            round_move = insert_select_seconds(url, [b["batch_id"] for b in rnd["batches"] if b["batch_id"]])
+            round_batches = [b["batch_id"] for b in rnd["batches"] if b["batch_id"] is not None]
+            round_move = insert_select_seconds(url, min(round_batches), max(round_batches))
 
             t0 = time.perf_counter()
             job = execute_job(
@@ -193,7 +170,7 @@ def run(cluster_url: str, *, enterprises: int, meters_per_enterprise: int, held_
             "day_ingest_seconds": round(day_ingest, 2),
             "day_build_seconds": round(day_build, 2),
             "day_ingest_and_build_seconds": round(day_ingest + day_build, 2),
-            "day_slowest_nodes": day_models,
+            "day_slowest_nodes": slowest(day_nodes),
             "day_insert_select_seconds": round(day_move, 2),
             "day_build_vs_insert_select": round(day_build / day_move, 1),
             "day_raw_copy_seconds": round(day_copy, 2),
@@ -202,7 +179,7 @@ def run(cluster_url: str, *, enterprises: int, meters_per_enterprise: int, held_
             "round_ingest_seconds": round(round_ingest, 2),
             "round_build_seconds": round(round_build, 2),
             "round_ingest_and_build_seconds": round(round_ingest + round_build, 2),
-            "round_slowest_nodes": round_models,
+            "round_slowest_nodes": slowest(round_nodes),
             "round_insert_select_seconds": round(round_move, 3),
             "round_job_seconds": round(round_job, 2),
             "round_job_stage_seconds": job.stage_seconds,
