@@ -24,13 +24,13 @@
   first interval build over a never-analysed observations table into a run of many minutes.
 #}
 
-{# The load batch this build goes through: the latest batch that reached staging, readings or meter
-   registry. A registry batch counts: a meters-only change (a corrected CT ratio) rebuilds its meters
+{# The load batch this build goes through: the latest batch that reached staging, readings (the batch
+   stg_raw__readings was last built through) or meter registry. A registry batch counts: a meters-only change (a corrected CT ratio) rebuilds its meters
    here, and the rows it rebuilt must carry a batch the downstream incremental models have not seen, or
    the meter-days and the marts would keep the old figures until some unrelated readings arrive. #}
 {% macro vee_current_batch() -%}
     (select greatest(
-        (select coalesce(max(batch_id), 0) from {{ ref('stg_raw__readings') }}),
+        (select coalesce(max(built_through_batch), 0) from {{ ref('stg_raw__readings') }}),
         (select coalesce(max(batch_id), 0) from {{ ref('stg_raw__meter_versions') }})
     ))
 {%- endmacro %}
@@ -88,7 +88,8 @@
 
 {#
   Per meter, the spans [span_start, span_end) of interval_start whose observations the readings staged
-  after `since_batch` can have changed. Changed readings are grouped into islands (a new island where
+  after `since_batch` can have changed (the staged rows built through a later batch: every key a new
+  batch touched, also one whose earlier version still wins). Changed readings are grouped into islands (a new island where
   they are more than a day apart, so a batch of old history plus today's readings are two small spans,
   not years), widened to the previous reading's end (a register's step into the island starts there;
   an end-only interval reading's period may) and to the next reading's end (the step or period out of
@@ -106,7 +107,7 @@
             enterprise_id, meter_id,
             min(coalesce(period_start, period_end)) as reading_start, min(period_end) as first_end, max(period_end) as last_end
         from {{ ref('stg_raw__readings') }}
-        where batch_id > {{ since_batch }}
+        where built_through_batch > {{ since_batch }}
         group by enterprise_id, meter_id, floor(extract(epoch from period_end) / 86400)
     ),
 
@@ -281,7 +282,10 @@ $$
 {#
   Custom incremental strategy for models replaced by key (stg_raw__readings, int_meter_daily): like dbt's delete+insert,
   but the temporary rows are analysed first and the delete is bounded to the range of `range_column`
-  they cover, where the target has an index. dbt's own delete (`where key in (select distinct key from
+  they cover, where the target has an index. A model that knows which of its new rows can replace a row
+  already there says so in `replaces_where` (a condition on the temporary rows): only those keys are
+  deleted, each through the key's unique index. An INSERT … ON CONFLICT DO UPDATE in place of the delete
+  was slower (9.1 s against 5.5 s for a pilot day's 1.4 M staged readings into 7 M). dbt's own delete (`where key in (select distinct key from
   the temporary rows)`), planned on an unanalysed temporary table, hashed the whole target: 25 s of the
   41 s of a pilot day's new readings (1.4 M keys, none of them there before) on 7 M held.
 #}
@@ -291,14 +295,65 @@ $$
     {%- set keys = arg_dict["unique_key"] -%}
     {%- set column = config.require('range_column') -%}
     {%- set dest_cols_csv = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
+    {%- set replaces_where = config.get('replaces_where') -%}
     analyze {{ source }};
 
+    {% if replaces_where -%}
+    delete from {{ target }} as t
+    using (select {{ keys | join(', ') }} from {{ source }} where {{ replaces_where }}) as s
+    where {% for k in keys %}t.{{ k }} = s.{{ k }}{{ " and " if not loop.last }}{% endfor %};
+    {%- else -%}
     delete from {{ target }} as t
     using {{ source }} as s
     where {% for k in keys %}t.{{ k }} = s.{{ k }} and {% endfor %}
         t.{{ column }} >= (select min({{ column }}) from {{ source }})
         and t.{{ column }} <= (select max({{ column }}) from {{ source }});
+    {%- endif %}
 
     insert into {{ target }} ({{ dest_cols_csv }})
     select {{ dest_cols_csv }} from {{ source }};
 {% endmacro %}
+
+{#
+  The model's B-tree indexes made to match its `indexes` config on a table built by an earlier release: dbt
+  creates the configured indexes only when it creates the table, so an incremental model whose indexes
+  changed (a key index made unique, an index no query uses any more) would keep the old ones until a full
+  refresh. Run as a post_hook: every configured index that is missing is created (a unique one fails the
+  build, naming the duplicated key, if the table holds a duplicate), and every B-tree index without a
+  predicate that matches no configured index is dropped (partial indexes, ensure_partial_index, are left
+  alone). On a table dbt has just created, it finds everything in place and changes nothing.
+#}
+{% macro align_indexes(relation) -%}
+    {%- set wanted = [] -%}
+    {%- for ix in config.get('indexes', []) -%}
+        {%- do wanted.append(('unique' if ix.get('unique') else 'plain') ~ '|' ~ (ix['columns'] | join(', '))) -%}
+    {%- endfor -%}
+do $$
+declare
+    ix record;
+begin
+    for ix in
+        select indexname, (case when indexdef like 'CREATE UNIQUE %' then 'unique' else 'plain' end)
+                   || '|' || substring(indexdef from 'USING btree \((.*)\)$') as shape
+        from pg_indexes
+        where schemaname = '{{ relation.schema }}' and tablename = '{{ relation.identifier }}'
+          and indexdef like '% USING btree (%' and indexdef not like '% WHERE %'
+    loop
+        if not ix.shape = any (array[{% for w in wanted %}'{{ w }}'{{ ", " if not loop.last }}{% endfor %}]::text[]) then
+            execute format('drop index %I.%I', '{{ relation.schema }}', ix.indexname);
+        end if;
+    end loop;
+    {%- for w in wanted %}
+    if not exists (
+        select 1 from pg_indexes
+        where schemaname = '{{ relation.schema }}' and tablename = '{{ relation.identifier }}'
+          and indexdef like '% USING btree (%' and indexdef not like '% WHERE %'
+          and (case when indexdef like 'CREATE UNIQUE %' then 'unique' else 'plain' end)
+              || '|' || substring(indexdef from 'USING btree \((.*)\)$') = '{{ w }}'
+    ) then
+        execute 'create {{ "unique " if w.startswith("unique|") }}index on {{ relation }} ({{ w.split("|")[1] }})';
+    end if;
+    {%- endfor %}
+end
+$$
+{%- endmacro %}

@@ -26,11 +26,33 @@
     end
 {%- endmacro %}
 
-{# The meters whose observations the latest build of int_meter_observations wrote (all after a full refresh). #}
-{% macro vee_meters_of_latest_build() -%}
-    select distinct o.enterprise_id, o.meter_id
-    from {{ ref('int_meter_observations') }} as o
-    where o.built_through_batch = (select max(x.built_through_batch) from {{ ref('int_meter_observations') }} as x)
+{#
+  What the conservation tests compare, per meter of `reading_type` that the latest build of
+  int_meter_observations rebuilt: `since`, the first interval it rebuilt (every observation of the meter
+  from there on is compared, also rows between two rebuilt windows), and `opening_end`, the end of the
+  meter's last reading ending at or before `since` (null when none): readings from it on are all a check of
+  the booking from `since` on needs (the opening reading gives the next one its previous end, a register
+  its opening value). A check therefore costs about the rows the build rebuilt, not the meter's whole
+  history; after a full refresh `since` is each meter's first interval and the check covers everything.
+  `readings_where`: which readings count as the meter's readings (registers: the non-negative ones, as the
+  model reads them).
+#}
+{% macro vee_rebuilt_meters(reading_type, readings_where='true') -%}
+    select b.enterprise_id, b.meter_id, b.since, p.opening_end
+    from (
+        select o.enterprise_id, o.meter_id, min(o.interval_start) as since
+        from {{ ref('int_meter_observations') }} as o
+        inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
+        where o.built_through_batch = (select max(x.built_through_batch) from {{ ref('int_meter_observations') }} as x)
+          and m.reading_type = '{{ reading_type }}'
+        group by o.enterprise_id, o.meter_id
+    ) as b
+    left join lateral (
+        select max(r.period_end) as opening_end
+        from {{ ref('stg_raw__readings') }} as r
+        where r.enterprise_id = b.enterprise_id and r.meter_id = b.meter_id and r.period_end <= b.since
+          and {{ readings_where }}
+    ) as p on true
 {%- endmacro %}
 
 {# Per reading (after step_kind): its position, the register unwrapped past its rollovers, and its

@@ -1,26 +1,33 @@
 -- Conservation for registers (docs/feed-contract.md, "Periods of any length"): for every register meter
--- the latest build touched, Σ booked (the valid shares in int_meter_observations) ≤ what the register
--- advanced: over each register between resets and replacements, its highest position (the value with
--- the rollovers past register_max added) − its opening value, × multiplier. Resets, replacements and
--- rollovers are told apart by the model's rule (macros/vee_registers.sql). The guarantee holds when a dip
--- recovers within var('register_high_water_readings') readings; a longer dip is the enterprise's data,
--- so a breach warns instead of failing the build.
--- Tagged whole_history: it reads every reading of each register the build touched, so it runs with the daily
--- (whole) build, not with a 15-minute round (see assert_interval_meters_book_exactly_their_readings).
-{{ config(severity='warn', tags=['whole_history']) }}
-with touched as (
-    {{ vee_meters_of_latest_build() }}
+-- the latest build rebuilt, Σ booked from the first interval it rebuilt (`since`) on (the valid shares in
+-- int_meter_observations) ≤ what the register advanced from its opening reading (its last reading at or
+-- before `since`) on: over each register between resets and replacements, its highest position (the value
+-- with the rollovers past register_max added) − its first value, × multiplier. Every step booked from `since`
+-- on closes after the opening reading, and a step's high-water mark is never below the reading before it, so
+-- the bound holds from any opening reading on. Resets, replacements and rollovers are told apart by the
+-- model's rule (macros/vee_registers.sql). The guarantee holds when a dip recovers within
+-- var('register_high_water_readings') readings; a longer dip is the enterprise's data, so a breach warns
+-- instead of failing the build.
+-- Cost: the rows the build rebuilt (vee_rebuilt_meters), so it runs with every build, a 15-minute round too.
+{{ config(severity='warn') }}
+with rebuilt as (
+    {{ vee_rebuilt_meters('register', 'r.value >= 0') }}
 ),
 
 steps as (
     select
-        r.enterprise_id, r.meter_id, r.period_end, r.value, m.multiplier, m.register_max, m.rated_max, m.installed_at,
+        r.enterprise_id, r.meter_id, b.since, r.period_end, r.value,
+        m.multiplier, m.register_max, m.rated_max, m.installed_at,
         lag(r.value) over w as previous_value,
         lag(r.period_end) over w as previous_end
-    from {{ ref('stg_raw__readings') }} as r
-    inner join touched using (enterprise_id, meter_id)
-    inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
-    where m.reading_type = 'register' and r.value >= 0
+    from rebuilt as b
+    inner join {{ ref('stg_raw__readings') }} as r
+        on
+            r.enterprise_id = b.enterprise_id and r.meter_id = b.meter_id
+            and r.period_end >= coalesce(b.opening_end, '-infinity')
+    inner join {{ ref('stg_raw__meters') }} as m
+        on m.enterprise_id = r.enterprise_id and m.meter_id = r.meter_id
+    where r.value >= 0
     window w as (partition by r.enterprise_id, r.meter_id order by r.period_end)
 ),
 
@@ -53,8 +60,9 @@ advanced as (
 
 booked as (
     select o.enterprise_id, o.meter_id, sum(o.observed_consumption) as total
-    from {{ ref('int_meter_observations') }} as o
-    inner join advanced using (enterprise_id, meter_id)
+    from rebuilt as b
+    inner join {{ ref('int_meter_observations') }} as o
+        on o.enterprise_id = b.enterprise_id and o.meter_id = b.meter_id and o.interval_start >= b.since
     where o.quality_code <> 'rejected'
     group by o.enterprise_id, o.meter_id
 )

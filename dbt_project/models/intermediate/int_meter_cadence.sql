@@ -26,7 +26,7 @@ with changed as (
     from (
         select enterprise_id, meter_id, period_start, period_end
         from {{ ref('stg_raw__readings') }}
-        where batch_id > {{ since }}
+        where built_through_batch > {{ since }}
         {% if is_incremental() %}
         union all
         select r.enterprise_id, r.meter_id, r.period_start, r.period_end

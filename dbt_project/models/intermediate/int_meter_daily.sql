@@ -5,7 +5,7 @@
         incremental_strategy='key_replace',
         range_column='local_date',
         indexes=[{'columns': ['enterprise_id', 'meter_id', 'local_date'], 'unique': True}],
-        post_hook=["analyze {{ this }}"],
+        post_hook=["analyze {{ this }}", "{{ align_indexes(this) }}"],
     )
 }}
 -- The rebuilt meter-days replace theirs through the key's index, bounded to the days they cover

@@ -4,11 +4,12 @@
         incremental_strategy='window_replace',
         window_column='interval_start',
         indexes=[
-            {'columns': ['enterprise_id', 'meter_id', 'interval_start']},
+            {'columns': ['enterprise_id', 'meter_id', 'interval_start'], 'unique': True},
             {'columns': ['built_through_batch']},
         ],
         post_hook=[
             "analyze {{ this }}",
+            "{{ align_indexes(this) }}",
             "{{ ensure_partial_index(this, ['enterprise_id', 'meter_id', 'interval_start'], 'is_data_fault') }}",
         ],
     )

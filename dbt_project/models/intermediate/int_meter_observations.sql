@@ -4,10 +4,10 @@
         incremental_strategy='window_replace',
         window_column='interval_start',
         indexes=[
-            {'columns': ['enterprise_id', 'meter_id', 'interval_start']},
+            {'columns': ['enterprise_id', 'meter_id', 'interval_start'], 'unique': True},
             {'columns': ['built_through_batch']},
         ],
-        post_hook=["analyze {{ this }}"],
+        post_hook=["analyze {{ this }}", "{{ align_indexes(this) }}"],
     )
 }}
 -- depends_on: {{ ref('stg_raw__meter_versions') }}, {{ ref('stg_raw__readings') }}, {{ ref('stg_raw__meters') }}

@@ -22,9 +22,6 @@ from ...resources import WarehouseResource
 from ...settings import DBT_PROJECT_DIR
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
-# dbt tests that read every reading of each meter a build touched (the booking conservation tests): whole
-# builds run them, partial builds (15-minute rounds) do not (dbt_project/selectors.yml names the same tag)
-WHOLE_HISTORY_TAG = "whole_history"
 
 # dbt parse renders profiles.yml without connecting; these placeholders only satisfy env_var().
 _PARSE_ENV = {
@@ -150,10 +147,6 @@ def dbt_warehouse_assets(
             "yet. Run transform_job (or `iem transform`) once; the rounds then build on it."
         )
     args = ["build"]
-    if not whole:
-        # a partial build (a round, the silent-feed job) leaves the tests that read whole histories to the
-        # daily build (dbt_project/selectors.yml: quarter_hour_round)
-        args += ["--exclude", f"tag:{WHOLE_HISTORY_TAG}"]
     if config.as_of:
         args += ["--vars", json.dumps({"as_of": config.as_of})]
     with warehouse_build_lock(warehouse.database_url()):  # one warehouse build at a time, whoever launched it
