@@ -4,7 +4,7 @@
         incremental_strategy='window_replace',
         window_column='interval_start',
         indexes=[
-            {'columns': ['enterprise_id', 'meter_id', 'interval_start'], 'unique': True},
+            {'columns': ['enterprise_id', 'meter_id', 'interval_start']},
             {'columns': ['built_through_batch']},
         ],
         post_hook=[
