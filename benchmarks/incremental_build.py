@@ -30,10 +30,20 @@ START = date(2025, 9, 1)
 
 def _split_last_day(feed: Path, new_day_dir: Path, last_day: date) -> int:
     """Move the readings whose period starts on `last_day` in Asia/Shanghai (timestamps carry their own
-    UTC offsets) into new_day_dir; returns their count."""
+    UTC offsets) into new_day_dir; returns their count. CSV and JSON Lines files alike (the JSON Lines
+    enterprises' new day stayed in the held days until 2026-12, and the grids of every enterprise then
+    reached the new day as missing intervals before it arrived)."""
     moved = 0
-    for path in sorted(feed.rglob("readings_*.csv")):
-        frame = pl.read_csv(path, infer_schema_length=0)
+    for path in sorted([*feed.rglob("readings_*.csv"), *feed.rglob("readings_*.jsonl")]):
+        jsonl = path.suffix == ".jsonl"
+        if jsonl:
+            lines = pl.Series("line", path.read_text(encoding="utf-8").splitlines())
+            frame = pl.DataFrame({"line": lines}).with_columns(
+                period_start=pl.col("line").str.extract(r'"period_start"\s*:\s*"([^"]*)"', 1),
+                period_end=pl.col("line").str.extract(r'"period_end"\s*:\s*"([^"]*)"', 1),
+            )
+        else:
+            frame = pl.read_csv(path, infer_schema_length=0)
         starts = (
             pl.coalesce(pl.col("period_start"), pl.col("period_end"))
             .str.replace(" ", "T")
@@ -48,10 +58,17 @@ def _split_last_day(feed: Path, new_day_dir: Path, last_day: date) -> int:
         new = frame.filter(day == last_day)
         if new.is_empty():
             continue
-        frame.filter((day != last_day) | day.is_null()).write_csv(path)
+        kept = frame.filter((day != last_day) | day.is_null())
         target = new_day_dir / path.relative_to(feed).parent
         target.mkdir(parents=True, exist_ok=True)
-        new.write_csv(target / f"readings_newday_{path.stem}.csv")
+        if jsonl:
+            path.write_text("".join(f"{line}\n" for line in kept["line"]), encoding="utf-8")
+            (target / f"readings_newday_{path.name}").write_text(
+                "".join(f"{line}\n" for line in new["line"]), encoding="utf-8"
+            )
+        else:
+            kept.write_csv(path)
+            new.write_csv(target / f"readings_newday_{path.stem}.csv")
         moved += new.height
     return moved
 

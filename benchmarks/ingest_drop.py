@@ -44,10 +44,15 @@ def _lines(path: Path) -> pl.Series:
     return pl.Series("line", path.read_text(encoding="utf-8").splitlines(), dtype=pl.String)
 
 
-def _start_of(lines: pl.Series, jsonl: bool, header: list[str]) -> pl.Series:
+def _field_of(lines: pl.Series, jsonl: bool, header: list[str], field: str) -> pl.Series:
+    """One contract field of every reading line, as text."""
     if jsonl:
-        return lines.str.extract(JSON_FIELD.format("period_start"), 1)
-    return lines.str.split(",").list.get(header.index("period_start"), null_on_oob=True)
+        return lines.str.extract(JSON_FIELD.format(field), 1)
+    return lines.str.split(",").list.get(header.index(field), null_on_oob=True)
+
+
+def _start_of(lines: pl.Series, jsonl: bool, header: list[str]) -> pl.Series:
+    return _field_of(lines, jsonl, header, "period_start")
 
 
 def _as_frame(lines: pl.Series, jsonl: bool, header: list[str]) -> pl.DataFrame:

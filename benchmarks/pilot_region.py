@@ -3,14 +3,17 @@
 DESIGN §8 targets on this machine: a pilot day (~1,000 enterprises × ~20 meters × 96 intervals, files per
 enterprise) ingested and built in under 60 s with history held, and a 15-minute round of the same region in
 under 15 s. The simulator writes `--held-days` + 2 days of a region with no injected faults; by the Asia/Shanghai
-date of each reading's period start:
+local time each reading's period ends:
 
-- held: the first `--held-days` days, loaded and built (the warehouse before the day; not timed);
-- day: the next day as the enterprises send it (one file per enterprise): `ingest_path` of the folder, then the
-  daily build (`dbt build` of the whole warehouse) — timed;
-- rounds: the first two intervals of the day after, one file per enterprise each (the quarter hour's readings;
-  daily meters have none), on the warehouse holding the day: round 1 is loaded with `ingest_path` and built
-  with `dbt build --selector quarter_hour_round`; round 2 runs as the platform runs it, the Dagster job
+- held: the readings ending in the first `--held-days` days, loaded and built (the warehouse before the day; not
+  timed);
+- day: the readings ending in the next day (after its midnight, up to the next one included) as the enterprises
+  send them (one file per enterprise): `ingest_path` of the folder, then the daily build (`dbt build` of the whole
+  warehouse) — timed;
+- rounds: the first two quarter hours of the day after, one file per enterprise each: the readings whose period
+  ENDS in that quarter hour (what the meters can have sent by then; a daily meter's reading for the day after
+  ends at its midnight, so it is in no round), on the warehouse holding the day: round 1 is loaded with
+  `ingest_path` and built with `dbt build --selector quarter_hour_round`; round 2 runs as the platform runs it, the Dagster job
   `quarter_hour_round_job` (ingest and build in one run) — both timed.
 
 Baselines, in the same database and run: an `INSERT … SELECT` of the day's (and the round's) rows from
@@ -33,7 +36,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.ingest_drop import _lines, _start_of
+from benchmarks.ingest_drop import _field_of, _lines, _start_of
 from benchmarks.pilot_day import insert_select_seconds, per_node
 
 REGISTRY_PREFIXES = ("enterprises", "meters", "economics", "production", "totals", "inventories")
@@ -51,18 +54,22 @@ def split(feed: Path, out: Path) -> dict:
         header = [] if jsonl else str(lines[0]).split(",")
         body = lines if jsonl else lines[1:]
         start = _start_of(body, jsonl, header).str.slice(0, 16)
+        end = _field_of(body, jsonl, header, "period_end").str.slice(0, 16)
         days.update(d for d in start.str.slice(0, 10).unique().to_list() if d)
-        bodies.append((f, jsonl, None if jsonl else str(lines[0]), body, start))
+        bodies.append((f, jsonl, None if jsonl else str(lines[0]), body, start, end))
     ordered = sorted(days)
     day, after = ordered[-2], ordered[-1]
-    slots = sorted({s for *_, start in bodies for s in start.filter(start.str.starts_with(after)).to_list() if s})
-    parts = {"held": lambda s: s.str.slice(0, 10) < day, "day": lambda s: s.str.starts_with(day)}
-    parts |= {f"round{n}": (lambda slot: lambda s: s == slot)(slots[n - 1]) for n in (1, 2)}
+    # by the local time each reading's period ENDS (what can have been sent by then): an end-only reading has no
+    # period_start, and a daily meter's reading for a day ends at the next midnight
+    day_start, day_end = f"{day}T00:00", f"{after}T00:00"
+    slots = sorted({e for *_, end in bodies for e in end.filter(end > day_end).to_list() if e})
+    parts = {"held": lambda e: e <= day_start, "day": lambda e: (e > day_start) & (e <= day_end)}
+    parts |= {f"round{n}": (lambda slot: lambda e: e == slot)(slots[n - 1]) for n in (1, 2)}
     counts = dict.fromkeys(parts, 0)
-    for f, _jsonl, header_line, body, start in bodies:
+    for f, _jsonl, header_line, body, _start, end in bodies:
         rel = f.relative_to(feed)
         for name, wanted in parts.items():
-            keep = body.filter(wanted(start).fill_null(name == "held"))
+            keep = body.filter(wanted(end).fill_null(False))
             if keep.len():
                 target = out / name / rel.parent / rel.name.replace("readings_", f"readings_{name}_")
                 target.parent.mkdir(parents=True, exist_ok=True)
