@@ -13,8 +13,8 @@ local time each reading's period ends:
 - rounds: the first two quarter hours of the day after, one file per enterprise each: the readings whose period
   ENDS in that quarter hour (what the meters can have sent by then; a daily meter's reading for the day after
   ends at its midnight, so it is in no round), on the warehouse holding the day: round 1 is loaded with
-  `ingest_path` and built with `dbt build --selector quarter_hour_round`; round 2 runs as the platform runs it, the Dagster job
-  `quarter_hour_round_job` (ingest and build in one run) — both timed.
+  `ingest_path` and built with `dbt build --selector quarter_hour_round`; round 2 runs as the platform runs
+  it, the Dagster job `quarter_hour_round_job` (ingest and build in one run) — both timed.
 
 Baselines, in the same database and run: an `INSERT … SELECT` of the day's (and the round's) rows from
 raw.readings into a fresh unindexed table (what moving the rows once costs on this machine), and raw COPY of
