@@ -23,9 +23,9 @@
 -- estimated as the mean of those neighbours; longer runs stay missing (or rejected).
 --
 -- Incremental (macros/incremental_vee.sql): per meter, the windows rebuilt are the spans new batches
--- changed, widened by max_gap + 1 intervals on each side (an estimate depends on neighbours up to
--- that far), the tail from the previous watermark to the new one (the grid grows; trailing runs get
--- longer) and, when old history moves a meter's first interval earlier, the stretch up to where the
+-- changed, widened on each side over the run of missing or rejected intervals next to them, at most
+-- max_gap + 1 intervals (an estimate depends on neighbours up to that far), the tail from the previous
+-- watermark to the new one (the grid grows; a trailing run gets longer) and, when old history moves a meter's first interval earlier, the stretch up to where the
 -- grid started before. Each window is computed with max_gap + 1 intervals of context on both sides:
 -- a run cut by the context edge is already longer than max_gap, so it is never estimated — as in a
 -- full build.
@@ -43,19 +43,50 @@ with cadence as (
 
 wanted as (
     {% if is_incremental() %}
-    select s.enterprise_id, s.meter_id, tstzrange(s.span_start - c.margin, s.span_end + c.margin, '[)') as w
+    -- a changed span, widened on each side by the run of missing or rejected intervals next to it (an
+    -- estimate depends on the run's two measured neighbours): up to the last interval with a valid
+    -- observation before it and the first one after it (as the observations stand now), never further than
+    -- the margin (a run longer than max_gap is never estimated). An interval with a valid observation
+    -- right next to the span bounds every run before or after it, so nothing beyond it can change: a
+    -- 15-minute round then rebuilds each meter's new interval, not max_gap + 1 of the day before as well
+    -- (which made every meter-day of the day before be recomputed in every round).
+    select
+        s.enterprise_id, s.meter_id,
+        tstzrange(
+            greatest(s.span_start - c.margin, valid_before.last_start + c.cadence),
+            least(s.span_end + c.margin, valid_after.first_start), '[)'
+        ) as w
     from ({{ vee_changed_spans(vee_built_through(this)) }}) as s
     inner join cadence as c using (enterprise_id, meter_id)
+    left join lateral (
+        select max(o.interval_start) as last_start
+        from {{ ref('int_meter_observations') }} as o
+        where o.enterprise_id = s.enterprise_id and o.meter_id = s.meter_id and o.quality_code <> 'rejected'
+          and o.interval_start >= s.span_start - c.margin and o.interval_start + c.cadence <= s.span_start
+    ) as valid_before on isfinite(s.span_start)
+    left join lateral (
+        select min(o.interval_start) as first_start
+        from {{ ref('int_meter_observations') }} as o
+        where o.enterprise_id = s.enterprise_id and o.meter_id = s.meter_id and o.quality_code <> 'rejected'
+          and o.interval_start >= s.span_end and o.interval_start < s.span_end + c.margin
+    ) as valid_after on isfinite(s.span_end)
     union all
-    -- the grid grows to the new watermark; the end of the old grid may change (trailing runs)
+    -- the grid grows to the new watermark; the end of the old grid may change (a trailing run of missing or
+    -- rejected intervals, from the last interval with a valid observation on, within the margin)
     select c.enterprise_id, c.meter_id,
-           tstzrange(coalesce(t.last_start - c.margin, c.grid_start), 'infinity', '[)')
+           tstzrange(coalesce(greatest(t.last_start - c.margin, valid.last_start + c.cadence), c.grid_start), 'infinity', '[)')
     from cadence as c
     left join lateral (
         select max(interval_start) as last_start
         from {{ this }} as t
         where t.enterprise_id = c.enterprise_id and t.meter_id = c.meter_id
     ) as t on true
+    left join lateral (
+        select max(o.interval_start) as last_start
+        from {{ ref('int_meter_observations') }} as o
+        where o.enterprise_id = c.enterprise_id and o.meter_id = c.meter_id and o.quality_code <> 'rejected'
+          and o.interval_start >= t.last_start - c.margin and o.interval_start <= t.last_start
+    ) as valid on t.last_start is not null
     where t.last_start is null or t.last_start + c.cadence < c.data_watermark
     union all
     -- old history moved the grid start earlier: build up to where the grid started before
