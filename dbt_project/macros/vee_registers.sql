@@ -65,3 +65,19 @@
     sum(case when step_kind in ('register_reset', 'meter_replacement') then 1 else 0 end)
         over (partition by {{ partition_by }} order by period_end rows unbounded preceding) as register_no
 {%- endmacro %}
+
+{# The readings of the meters in `rebuilt` (a relation of vee_rebuilt_meters) from each one's opening reading on,
+   with `since` and the meter's VEE attributes: what the conservation tests compare the bookings with. #}
+{% macro vee_rebuilt_readings(rebuilt, readings_where='true') -%}
+    select
+        b.since, r.enterprise_id, r.meter_id, r.period_start, r.period_end, r.value,
+        m.multiplier, m.register_max, m.rated_max, m.installed_at
+    from {{ rebuilt }} as b
+    inner join {{ ref('stg_raw__readings') }} as r
+        on
+            r.enterprise_id = b.enterprise_id and r.meter_id = b.meter_id
+            and r.period_end >= coalesce(b.opening_end, '-infinity')
+    inner join {{ ref('stg_raw__meters') }} as m
+        on m.enterprise_id = r.enterprise_id and m.meter_id = r.meter_id
+    where {{ readings_where }}
+{%- endmacro %}

@@ -16,16 +16,10 @@ with rebuilt as (
 
 readings as (
     select
-        r.enterprise_id, r.meter_id, b.since, r.period_end, r.value * m.multiplier as consumption, m.rated_max,
+        r.enterprise_id, r.meter_id, r.since, r.period_end, r.value * r.multiplier as consumption, r.rated_max,
         coalesce(r.period_start, greatest(lag(r.period_end) over w, r.period_end - c.cadence)) as booked_start,
         lag(r.period_end) over w as previous_end
-    from rebuilt as b
-    inner join {{ ref('stg_raw__readings') }} as r
-        on
-            r.enterprise_id = b.enterprise_id and r.meter_id = b.meter_id
-            and r.period_end >= coalesce(b.opening_end, '-infinity')
-    inner join {{ ref('stg_raw__meters') }} as m
-        on m.enterprise_id = r.enterprise_id and m.meter_id = r.meter_id
+    from ({{ vee_rebuilt_readings('rebuilt') }}) as r
     inner join {{ ref('int_meter_cadence') }} as c
         on c.enterprise_id = r.enterprise_id and c.meter_id = r.meter_id
     window w as (partition by r.enterprise_id, r.meter_id order by r.period_end)

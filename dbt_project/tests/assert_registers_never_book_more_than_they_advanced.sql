@@ -16,18 +16,10 @@ with rebuilt as (
 
 steps as (
     select
-        r.enterprise_id, r.meter_id, b.since, r.period_end, r.value,
-        m.multiplier, m.register_max, m.rated_max, m.installed_at,
+        r.*,
         lag(r.value) over w as previous_value,
         lag(r.period_end) over w as previous_end
-    from rebuilt as b
-    inner join {{ ref('stg_raw__readings') }} as r
-        on
-            r.enterprise_id = b.enterprise_id and r.meter_id = b.meter_id
-            and r.period_end >= coalesce(b.opening_end, '-infinity')
-    inner join {{ ref('stg_raw__meters') }} as m
-        on m.enterprise_id = r.enterprise_id and m.meter_id = r.meter_id
-    where r.value >= 0
+    from ({{ vee_rebuilt_readings('rebuilt', 'r.value >= 0') }}) as r
     window w as (partition by r.enterprise_id, r.meter_id order by r.period_end)
 ),
 
