@@ -25,10 +25,10 @@
 -- Incremental (macros/incremental_vee.sql): per meter, the windows rebuilt are the spans new batches
 -- changed, widened on each side over the run of missing or rejected intervals next to them, at most
 -- max_gap + 1 intervals (an estimate depends on neighbours up to that far), the tail from the previous
--- watermark to the new one (the grid grows; a trailing run gets longer) and, when old history moves a meter's first interval earlier, the stretch up to where the
--- grid started before. Each window is computed with max_gap + 1 intervals of context on both sides:
--- a run cut by the context edge is already longer than max_gap, so it is never estimated — as in a
--- full build.
+-- watermark to the new one (the grid grows; a trailing run gets longer) and, when old history moves a
+-- meter's first interval earlier, the stretch up to where the grid started before. Each window is
+-- computed with max_gap + 1 intervals of context on both sides: a run cut by the context edge is already
+-- longer than max_gap, so it is never estimated — as in a full build.
 {% set max_gap = var('max_estimate_gap_intervals') %}
 with cadence as (
     -- with the enterprise's data watermark, where the meter's grid ends
@@ -73,8 +73,11 @@ wanted as (
     union all
     -- the grid grows to the new watermark; the end of the old grid may change (a trailing run of missing or
     -- rejected intervals, from the last interval with a valid observation on, within the margin)
-    select c.enterprise_id, c.meter_id,
-           tstzrange(coalesce(greatest(t.last_start - c.margin, valid.last_start + c.cadence), c.grid_start), 'infinity', '[)')
+    select
+        c.enterprise_id, c.meter_id,
+        tstzrange(
+            coalesce(greatest(t.last_start - c.margin, valid.last_start + c.cadence), c.grid_start), 'infinity', '[)'
+        )
     from cadence as c
     left join lateral (
         select max(interval_start) as last_start
