@@ -226,6 +226,40 @@ def copy_with_partitions(
     return copy
 
 
+def copy_valid_piece(
+    valid: pl.DataFrame,
+    *,
+    batch_id: int,
+    columns: list[str],
+    period_ends: list,
+    entity_name: str,
+    cur: psycopg.Cursor,
+    stmt: Any,
+    stack: contextlib.ExitStack,
+    copy: Any,
+    months_ready: set,
+) -> Any:
+    """One piece of a file's valid rows written into its batch's COPY (`copy_with_partitions`), and
+    `period_ends`, the batch's [first, last] period_end, widened in place to cover them; returns the COPY
+    open after it. The one-file path (`load_file`) and the streamed path (ingestion/stream.py) both load
+    their pieces through this."""
+    copy = copy_with_partitions(
+        valid, entity_name=entity_name, cur=cur, stmt=stmt, stack=stack, copy=copy, months_ready=months_ready
+    )
+    end = dt_col("period_end")
+    if end in valid.columns:
+        first: Any = valid[end].min()  # datetimes (polars types them as any scalar)
+        last: Any = valid[end].max()
+        if first is not None and (period_ends[0] is None or first < period_ends[0]):
+            period_ends[0] = first
+        if last is not None and (period_ends[1] is None or last > period_ends[1]):
+            period_ends[1] = last
+    buf = io.BytesIO()
+    valid.with_columns(pl.lit(batch_id).alias("batch_id")).select(columns).write_csv(buf, include_header=False)
+    copy.write(buf.getvalue())
+    return copy
+
+
 def close_file_batch(
     cur: psycopg.Cursor,
     *,
@@ -455,7 +489,7 @@ def load_parsed(
                     source_name, entity_name, "skipped", sha256=sha256, message="already loaded (same content)"
                 )
             t1 = time.perf_counter()
-            n_loaded, lo, hi = 0, None, None
+            n_loaded, period_ends = 0, [None, None]
             columns = ["batch_id", "row_number", *ent.field_names]
             stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
                 sql.SQL(f"raw.{entity_name}"), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
@@ -471,8 +505,11 @@ def load_parsed(
                     )
                     if valid.is_empty():
                         continue
-                    copy = copy_with_partitions(
+                    copy = copy_valid_piece(
                         valid,
+                        batch_id=batch_id,
+                        columns=columns,
+                        period_ends=period_ends,
                         entity_name=entity_name,
                         cur=cur,
                         stmt=stmt,
@@ -481,16 +518,6 @@ def load_parsed(
                         months_ready=months_ready,
                     )
                     n_loaded += valid.height
-                    if "_dt_period_end" in valid.columns:
-                        plo: Any = valid["_dt_period_end"].min()  # datetimes (polars types them as any scalar)
-                        phi: Any = valid["_dt_period_end"].max()
-                        lo = plo if lo is None or plo < lo else lo
-                        hi = phi if hi is None or phi > hi else hi
-                    buf = io.BytesIO()
-                    valid.with_columns(pl.lit(batch_id).alias("batch_id")).select(columns).write_csv(
-                        buf, include_header=False
-                    )
-                    copy.write(buf.getvalue())
             all_rejects = pl.concat(rejects) if rejects else None
             if all_rejects is not None and duplicates.height:
                 all_rejects, duplicates = _repeats_of_rejected_rows(all_rejects, duplicates, dups)
@@ -503,7 +530,7 @@ def load_parsed(
                 rows_loaded=n_loaded,
                 rejects=all_rejects,
                 duplicates=duplicates,
-                period_ends=(lo, hi),
+                period_ends=(period_ends[0], period_ends[1]),
                 parse_seconds=t1 - t0,
                 load_started=t1,
             )

@@ -20,7 +20,6 @@ and the caller loads the file the general way (`load_parsed`).
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import queue
 import threading
@@ -38,7 +37,7 @@ from . import contract
 from .parse import ROW, PlainCsv, has_spaces, not_plain, read_plain, split_fields
 from .reference import Reference
 from .schema import existing_reading_partitions, hold_batch_in_flight
-from .validate import Context, check, describe_duplicates, dt_col
+from .validate import Context, check, describe_duplicates
 
 PIECE_BYTES = 8 * 1024**2  # ~65,000 readings
 AHEAD = 6  # pieces validated ahead of the COPY at most (memory)
@@ -151,7 +150,7 @@ def load_stream(
 ) -> Any:
     """Book the stream as one batch (see module doc). Returns the BatchResult, or None when the file is
     not plain after all (nothing committed: load it the general way)."""
-    from .loader import BatchResult, _repeats_of_rejected_rows, close_file_batch, copy_with_partitions
+    from .loader import BatchResult, _repeats_of_rejected_rows, close_file_batch, copy_valid_piece
 
     t0 = time.perf_counter()
     ent = stream.entity
@@ -195,7 +194,7 @@ def load_stream(
                 stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
                     sql.SQL(f"raw.{entity_name}"), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
                 )
-                rows_read, n_loaded, lo, hi = 0, 0, None, None
+                rows_read, n_loaded, period_ends = 0, 0, [None, None]
                 rejects: list[pl.DataFrame] = []
                 texts: list[pl.DataFrame] = []
                 with contextlib.ExitStack() as stack:
@@ -207,8 +206,11 @@ def load_stream(
                         valid = piece.valid
                         if valid.is_empty():
                             continue
-                        copy = copy_with_partitions(
+                        copy = copy_valid_piece(
                             valid,
+                            batch_id=batch_id,
+                            columns=columns,
+                            period_ends=period_ends,
                             entity_name=entity_name,
                             cur=cur,
                             stmt=stmt,
@@ -217,17 +219,6 @@ def load_stream(
                             months_ready=months_ready,
                         )
                         n_loaded += valid.height
-                        end = dt_col("period_end")
-                        if end in valid.columns:
-                            plo: Any = valid[end].min()
-                            phi: Any = valid[end].max()
-                            lo = plo if lo is None or (plo is not None and plo < lo) else lo
-                            hi = phi if hi is None or (phi is not None and phi > hi) else hi
-                        buf = io.BytesIO()
-                        valid.with_columns(pl.lit(batch_id).alias("batch_id")).select(columns).write_csv(
-                            buf, include_header=False
-                        )
-                        copy.write(buf.getvalue())
                 all_rejects = pl.concat(rejects, how="vertical_relaxed")
                 duplicates, dups, loaded_repeats = _repeats(pl.concat(texts), stream.plain.header, ent, all_rejects)
                 if loaded_repeats:
@@ -252,7 +243,7 @@ def load_stream(
                     rows_loaded=n_loaded,
                     rejects=all_rejects,
                     duplicates=duplicates,
-                    period_ends=(lo, hi),
+                    period_ends=(period_ends[0], period_ends[1]),
                     parse_seconds=t1 - t0,
                     load_started=t1,
                 )
