@@ -357,3 +357,37 @@ begin
 end
 $$
 {%- endmacro %}
+
+{#
+  The VEE working tables (stg_raw__readings, int_meter_observations, int_meter_intervals, int_meter_daily;
+  config `unlogged=True` in each) hold nothing that raw.readings and the registries do not: they are
+  UNLOGGED, so their writes skip the write-ahead log. A pilot day's build wrote 3.0 GB of WAL, almost all
+  of it these four tables, and the checkpoints it forced every few seconds slowed every other write as well
+  (benchmarks/pilot_region.py: the day 92.7 s logged, 77.9 s unlogged; a 15-minute round 17.3 s and 13.5 s).
+  What that costs: after a server crash PostgreSQL empties an unlogged table, and the next build finds it
+  empty, reads its state as batch 0 (vee_built_through) and rebuilds it from raw.readings, as a first
+  build does (tests/integration/test_incremental_build.py: test_a_crash_empties_the_working_tables_and_the_next_build_restores_them);
+  a streaming replica has no rows in them (the analysts' marts stay logged and replicated).
+  Autovacuum (var('working_table_autovacuum')) neither analyses them (each build does, post_hook) nor vacuums
+  them for inserts: running on a table a build has just written, it held the lock that the build's COMMENT
+  and ANALYZE then waited for until the server cancelled it (deadlock_timeout, 1 s: 2 s of a 15-minute
+  round). It still vacuums the rows a window or key replacement deletes.
+  A table built by an earlier release (logged, no such settings) is aligned once by this post_hook.
+#}
+{% macro align_table_storage(relation) -%}
+    {%- set parameters = var('working_table_autovacuum') -%}
+    {%- set table = relation.schema ~ '.' ~ relation.identifier -%}
+do $$
+begin
+    {%- if config.get('unlogged') %}
+    if (select relpersistence from pg_class where oid = '{{ table }}'::regclass) = 'p' then
+        execute 'alter table {{ relation }} set unlogged';
+    end if;
+    {%- endif %}
+    if not coalesce((select reloptions from pg_class where oid = '{{ table }}'::regclass), '{}')
+           @> array[{% for k, v in parameters.items() %}'{{ k }}={{ v }}'{{ ", " if not loop.last }}{% endfor %}]::text[] then
+        execute 'alter table {{ relation }} set ({% for k, v in parameters.items() %}{{ k }} = {{ v }}{{ ", " if not loop.last }}{% endfor %})';
+    end if;
+end
+$$
+{%- endmacro %}

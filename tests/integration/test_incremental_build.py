@@ -273,3 +273,52 @@ def test_a_batch_committing_after_a_later_one_is_not_skipped(fresh_database, tmp
     run_dbt(["run", "--select", model], url)  # the next build
     with psycopg.connect(url) as conn:
         assert conn.execute(present, (slow_batch,)).fetchone()[0] == 1
+
+
+WORKING_TABLES = {
+    "staging.stg_raw__readings": ["enterprise_id", "meter_id", "period_end"],
+    "intermediate.int_meter_observations": COMPARED["intermediate.int_meter_observations"],
+    "intermediate.int_meter_intervals": COMPARED["intermediate.int_meter_intervals"],
+    "intermediate.int_meter_daily": COMPARED["intermediate.int_meter_daily"],
+}
+
+
+def _storage(url: str) -> dict[str, tuple[str, list[str]]]:
+    with psycopg.connect(url) as conn:
+        return {
+            name: conn.execute(
+                "select relpersistence, coalesce(reloptions, '{}') from pg_class where oid = %s::regclass", (name,)
+            ).fetchone()
+            for name in WORKING_TABLES
+        }
+
+
+def test_a_crash_empties_the_working_tables_and_the_next_build_restores_them(fresh_database, tmp_path):
+    """The VEE working tables are UNLOGGED (macros/incremental_vee.sql: align_table_storage): after a server
+    crash PostgreSQL empties them. The next build must then restore them, and every mart, exactly as they
+    were. Emptied here with TRUNCATE, which leaves them as crash recovery does. A table an earlier release
+    built (logged, default autovacuum) is aligned by the next build."""
+    url = fresh_database()
+    feed = tmp_path / "feed"
+    simulate(feed, enterprises=2, start=START, days=4, seed=SEED, faults="default")
+    ingest_path(url, feed)
+    run_dbt(["seed"], url)
+    run_dbt(["run"], url)
+    wanted_options = {"autovacuum_vacuum_insert_threshold=-1", "autovacuum_analyze_threshold=2147483647"}
+    for name, (persistence, options) in _storage(url).items():
+        assert persistence == "u" and wanted_options <= set(options), (name, persistence, options)
+    compared = {**WORKING_TABLES, **{k: v for k, v in COMPARED.items() if k not in WORKING_TABLES}}
+    before = {name: table(url, name, keys) for name, keys in compared.items()}
+    assert all(len(frame) > 0 for frame in before.values())
+
+    with psycopg.connect(url) as conn:
+        conn.execute(f"truncate {', '.join(WORKING_TABLES)}")  # what crash recovery leaves
+        # as an earlier release built it
+        conn.execute("alter table intermediate.int_meter_daily set logged")
+        conn.execute("alter table intermediate.int_meter_daily reset (autovacuum_vacuum_insert_threshold)")
+    run_dbt(["run"], url)
+
+    for name, (persistence, options) in _storage(url).items():
+        assert persistence == "u" and wanted_options <= set(options), (name, persistence, options)
+    for name, keys in compared.items():
+        pd.testing.assert_frame_equal(table(url, name, keys), before[name], check_exact=False, rtol=1e-9, obj=name)

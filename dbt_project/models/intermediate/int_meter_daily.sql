@@ -1,11 +1,12 @@
 {{
     config(
         materialized='incremental',
+        unlogged=True,
         unique_key=['enterprise_id', 'meter_id', 'local_date'],
         incremental_strategy='key_replace',
         range_column='local_date',
         indexes=[{'columns': ['enterprise_id', 'meter_id', 'local_date'], 'unique': True}],
-        post_hook=["analyze {{ this }}", "{{ align_indexes(this) }}"],
+        post_hook=["analyze {{ this }}", "{{ align_indexes(this) }}", "{{ align_table_storage(this) }}"],
     )
 }}
 -- The rebuilt meter-days replace theirs through the key's index, bounded to the days they cover

@@ -1,6 +1,7 @@
 {{
     config(
         materialized='incremental',
+        unlogged=True,
         incremental_strategy='window_replace',
         window_column='interval_start',
         indexes=[
@@ -9,7 +10,7 @@
         ],
         post_hook=[
             "analyze {{ this }}",
-            "{{ align_indexes(this) }}",
+            "{{ align_indexes(this) }}", "{{ align_table_storage(this) }}",
             "{{ ensure_partial_index(this, ['enterprise_id', 'meter_id', 'interval_start'], 'is_data_fault') }}",
         ],
     )

@@ -1,6 +1,7 @@
 {{
     config(
         materialized='incremental',
+        unlogged=True,
         unique_key=['enterprise_id', 'meter_id', 'period_end'],
         incremental_strategy='key_replace',
         range_column='period_end',
@@ -11,7 +12,7 @@
             {'columns': ['built_through_batch']},
         ],
         pre_hook=["{{ wait_for_batches_in_flight() }}"],
-        post_hook=["{{ align_indexes(this) }}"],
+        post_hook=["{{ align_indexes(this) }}", "{{ align_table_storage(this) }}"],
     )
 }}
 -- One row per reading key: the latest sent_at wins (a correction replaces the earlier row; ties go
