@@ -447,6 +447,7 @@ def test_dbt_unit_tests_pass_here_and_the_platforms_builds_leave_them_out(wareho
             "register_deltas_rollover_reset_and_multiplier",
             "register_step_spanning_two_intervals_is_split_as_estimate",
             "interval_meter_negative_and_beyond_rated_max_are_rejected",
+            "an_interval_names_each_flag_of_its_shares_once_in_order",
             "periods_of_any_length_book_exactly_themselves",
             "energy_balance_closes_within_tolerance_of_available",
         ),
