@@ -201,31 +201,6 @@ def _copy_frame(cur: psycopg.Cursor, table: str, columns: list[str], frame: pl.D
         copy.write(buf.getvalue())
 
 
-def copy_with_partitions(
-    valid: pl.DataFrame,
-    *,
-    entity_name: str,
-    cur: psycopg.Cursor,
-    stmt: Any,
-    stack: contextlib.ExitStack,
-    copy: Any,
-    months_ready: set,
-) -> Any:
-    """The COPY these valid rows go into: the open one, unless they are readings of a month without its
-    partition yet. DDL cannot run inside COPY: the COPY is closed, the partitions added (`months_ready` grows)
-    and a new COPY opened on the stack."""
-    if entity_name == "readings":
-        new_months = _reading_months(valid) - months_ready
-        if new_months:
-            stack.close()
-            copy = None
-            ensure_reading_partitions(cur.connection, new_months)
-            months_ready |= new_months
-    if copy is None:
-        copy = stack.enter_context(cur.copy(stmt, writer=QueuedLibpqWriter(cur)))
-    return copy
-
-
 def copy_valid_piece(
     valid: pl.DataFrame,
     *,
@@ -239,13 +214,21 @@ def copy_valid_piece(
     copy: Any,
     months_ready: set,
 ) -> Any:
-    """One piece of a file's valid rows written into its batch's COPY (`copy_with_partitions`), and
-    `period_ends`, the batch's [first, last] period_end, widened in place to cover them; returns the COPY
-    open after it. The one-file path (`load_file`) and the streamed path (ingestion/stream.py) both load
-    their pieces through this."""
-    copy = copy_with_partitions(
-        valid, entity_name=entity_name, cur=cur, stmt=stmt, stack=stack, copy=copy, months_ready=months_ready
-    )
+    """One piece of a file's valid rows written into its batch's COPY, and `period_ends`, the batch's
+    [first, last] period_end, widened in place to cover them; returns the COPY open after it. The one-file
+    path (`load_file`) and the streamed path (ingestion/stream.py) both load their pieces through this.
+    The COPY is the open one, unless these are readings of a month without its partition yet: DDL cannot
+    run inside COPY, so the COPY is closed, the partitions added (`months_ready` grows) and a new COPY
+    opened on the stack."""
+    if entity_name == "readings":
+        new_months = _reading_months(valid) - months_ready
+        if new_months:
+            stack.close()
+            copy = None
+            ensure_reading_partitions(cur.connection, new_months)
+            months_ready |= new_months
+    if copy is None:
+        copy = stack.enter_context(cur.copy(stmt, writer=QueuedLibpqWriter(cur)))
     end = dt_col("period_end")
     if end in valid.columns:
         first: Any = valid[end].min()  # datetimes (polars types them as any scalar)
