@@ -363,7 +363,8 @@ $$
   config `unlogged=True` in each) hold nothing that raw.readings and the registries do not: they are
   UNLOGGED, so their writes skip the write-ahead log. A pilot day's build wrote 3.0 GB of WAL, almost all
   of it these four tables, and the checkpoints it forced every few seconds slowed every other write as well
-  (benchmarks/pilot_region.py: the day 92.7 s logged, 77.9 s unlogged; a 15-minute round 17.3 s and 13.5 s).
+  (benchmarks/pilot_region.py, one run each on a noisy machine: the day 92.7 s logged, 77.9 s unlogged; a
+  15-minute round 17.3 s and 13.5 s; the WAL of the day, 3,057 MB and 28 MB).
   What that costs: after a server crash PostgreSQL empties an unlogged table, and the next build finds it
   empty, reads its state as batch 0 (vee_built_through) and rebuilds it from raw.readings, as a first
   build does (tests/integration/test_incremental_build.py: test_a_crash_empties_the_working_tables_and_the_next_build_restores_them);
