@@ -21,7 +21,8 @@ def dbt_environment(url: str | None = None) -> dict[str, str]:
         # PostgreSQL's JIT compiles every costly plan; for the incremental builds' short queries the
         # compilation took longer than the query (3.6 s of 4.5 s for int_meter_intervals)
         "PGOPTIONS": "-c jit=off",
-        # dbt's file log (dbt_project/logs/dbt.log) at info: each node's result and seconds, not the text and
+        # dbt's file log (dbt.log in the warehouse's target folder for Dagster's builds, dbt_project/logs/ for
+        # run_dbt's) at info: each node's result and seconds, not the text and
         # timing of every SQL statement (debug, dbt's default). Serialising the debug events cost about 1.5 s of
         # a 19 s build of the demo warehouse with nothing new (3 runs each, alternating). A person diagnosing
         # a build sets DBT_LOG_LEVEL_FILE=debug; the compiled SQL of every node is in the target folder.
