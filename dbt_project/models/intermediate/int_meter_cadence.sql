@@ -4,7 +4,7 @@
         unique_key=['enterprise_id', 'meter_id'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        post_hook=["analyze {{ this }}"],
+        post_hook=["{{ vee_shard_statistics(this) }}", "analyze {{ this }}"],
     )
 }}
 -- depends_on: {{ ref('stg_raw__meter_versions') }}, {{ ref('stg_raw__readings') }}, {{ ref('stg_raw__meters') }}

@@ -1,0 +1,3 @@
+{{ int_meter_intervals_config() }}
+-- Shard 0 of int_meter_intervals (macros/vee_shards.sql): the meters of the enterprises in shard 0.
+{{ int_meter_intervals_sql(shard=0) }}
