@@ -51,12 +51,7 @@ advanced as (
 ),
 
 booked as (
-    select o.enterprise_id, o.meter_id, sum(o.observed_consumption) as total
-    from rebuilt as b
-    inner join {{ ref('int_meter_observations') }} as o
-        on o.enterprise_id = b.enterprise_id and o.meter_id = b.meter_id and o.interval_start >= b.since
-    where o.quality_code <> 'rejected'
-    group by o.enterprise_id, o.meter_id
+    {{ vee_booked_since('rebuilt') }}
 )
 
 select a.enterprise_id, a.meter_id, a.advance, b.total as booked_total
