@@ -18,8 +18,9 @@ import psycopg
 import pytest
 
 from ingestion.loader import ingest_path
-from orchestration.dbt_env import run_dbt
+from orchestration.dbt_env import run_dbt, warehouse_target_path
 from tests.feeds import ENTERPRISES, READINGS_HEADER, STEEL, reading
+from tests.integration.test_incremental_build import VEE_SHARDS
 
 METERS = (
     "enterprise_id,meter_id,energy_code,unit,reading_type,multiplier,register_max,direction,scope,rated_max,timezone\n"
@@ -343,6 +344,38 @@ def test_conservation_holds_for_every_interval_meter(booked):
     )
     for meter, sent, booked_sum in sums.itertuples(index=False):
         assert float(booked_sum) == pytest.approx(float(sent), rel=1e-12), meter
+
+
+def test_the_conservation_test_fails_naming_a_meter_whose_bookings_are_off(booked):
+    """The dbt conservation test (tests/assert_interval_meters_book_exactly_their_readings.sql) must catch a
+    booking that departs from the readings: RESENT, the meter the latest build rebuilt, gets 1 more booked in
+    one interval of its shard table (observations are a view over the shard tables, macros/vee_shards.sql).
+    The test then fails and names that meter with the 1 it is off by; restored, it passes again."""
+    url, _ = booked
+    test = "assert_interval_meters_book_exactly_their_readings"
+    shards = [f"intermediate.int_meter_observations__shard_{n}" for n in range(VEE_SHARDS)]
+    changed = "update {} set observed_consumption = observed_consumption + %s where enterprise_id = %s and " + (
+        "meter_id = 'RESENT' and quality_code <> 'rejected' and interval_start = (select min(interval_start) from "
+        "intermediate.int_meter_observations where enterprise_id = %s and meter_id = 'RESENT' and quality_code <> "
+        "'rejected')"
+    )
+
+    def book(extra: int) -> int:
+        with psycopg.connect(url) as conn:
+            return sum(conn.execute(changed.format(shard), (extra, STEEL, STEEL)).rowcount for shard in shards)
+
+    run_dbt(["test", "--select", test], url)  # passes as built
+    assert book(1) == 1  # one interval, in one shard
+    try:
+        with pytest.raises(RuntimeError, match=f"dbt test --select {test} failed"):
+            run_dbt(["test", "--select", test], url)
+        compiled = next(warehouse_target_path(url).rglob(f"compiled/**/{test}.sql")).read_text()
+        failures = _query(url, compiled)
+        assert [(e, m) for e, m in zip(failures.enterprise_id, failures.meter_id, strict=True)] == [(STEEL, "RESENT")]
+        assert float(failures.booked_total[0] - failures.readings_total[0]) == pytest.approx(1.0)
+    finally:
+        assert book(-1) == 1
+    run_dbt(["test", "--select", test], url)
 
 
 def test_a_day_with_nothing_received_counts_in_completeness(booked):
