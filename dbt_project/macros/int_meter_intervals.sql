@@ -3,23 +3,9 @@
   models/intermediate/vee_shards/int_meter_intervals__shard_<n>.sql; their union is the model int_meter_intervals.
 #}
 {% macro int_meter_intervals_config() %}
-{{
-    config(
-        materialized='incremental',
-        unlogged=True,
-        incremental_strategy='window_replace',
-        window_column='interval_start',
-        indexes=[
-            {'columns': ['enterprise_id', 'meter_id', 'interval_start']},
-            {'columns': ['built_through_batch']},
-        ],
-        post_hook=[
-            "analyze {{ this }}",
-            "{{ align_indexes(this) }}", "{{ align_table_storage(this) }}",
-            "{{ ensure_partial_index(this, ['enterprise_id', 'meter_id', 'interval_start'], 'is_data_fault') }}",
-        ],
-    )
-}}
+{{ vee_shard_config([
+    "{{ ensure_partial_index(this, ['enterprise_id', 'meter_id', 'interval_start'], 'is_data_fault') }}",
+]) }}
 {% endmacro %}
 
 {% macro int_meter_intervals_sql(shard) %}

@@ -3,19 +3,7 @@
   models/intermediate/vee_shards/int_meter_observations__shard_<n>.sql; their union is the model int_meter_observations.
 #}
 {% macro int_meter_observations_config() %}
-{{
-    config(
-        materialized='incremental',
-        unlogged=True,
-        incremental_strategy='window_replace',
-        window_column='interval_start',
-        indexes=[
-            {'columns': ['enterprise_id', 'meter_id', 'interval_start']},
-            {'columns': ['built_through_batch']},
-        ],
-        post_hook=["analyze {{ this }}", "{{ align_indexes(this) }}", "{{ align_table_storage(this) }}"],
-    )
-}}
+{{ vee_shard_config() }}
 {% endmacro %}
 
 {% macro int_meter_observations_sql(shard) %}

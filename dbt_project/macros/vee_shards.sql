@@ -68,3 +68,22 @@
     select 1
     {%- endif -%}
 {%- endmacro %}
+
+{# The dbt config of a VEE shard table (both models): incremental by meter time window (macros/incremental_vee.sql:
+   window_replace), UNLOGGED, its key's and its state's indexes, analysed after every build; `post_hook`: the
+   model's own hooks after these. #}
+{% macro vee_shard_config(post_hook=[]) %}
+{{
+    config(
+        materialized='incremental',
+        unlogged=True,
+        incremental_strategy='window_replace',
+        window_column='interval_start',
+        indexes=[
+            {'columns': ['enterprise_id', 'meter_id', 'interval_start']},
+            {'columns': ['built_through_batch']},
+        ],
+        post_hook=["analyze {{ this }}", "{{ align_indexes(this) }}", "{{ align_table_storage(this) }}"] + post_hook,
+    )
+}}
+{% endmacro %}
