@@ -58,7 +58,7 @@
         ) then
             execute format(
                 'create statistics {{ relation.schema }}.%I on (%s) from {{ relation }}',
-                'int_meter_cadence_' || '{{ relation }}'::regclass::oid || '_vee_shard_{{ var('vee_shards') | int }}',
+                '{{ relation.identifier }}_' || '{{ relation }}'::regclass::oid || '_vee_shard_{{ var('vee_shards') | int }}',
                 $expr${{ vee_shard_of('enterprise_id') }}$expr$
             );
         end if;
