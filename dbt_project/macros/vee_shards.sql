@@ -22,11 +22,7 @@
 
 {# true for the rows of enterprise `column` in shard `shard` (with one shard: every row in shard 0) #}
 {% macro vee_in_shard(column, shard) -%}
-    {%- if var('vee_shards') | int == 1 -%}
-        {{ 'true' if shard | int == 0 else 'false' }}
-    {%- else -%}
-        {{ vee_shard_of(column) }} = {{ shard }}
-    {%- endif -%}
+    {{ vee_shard_of(column) }} = {{ shard }}
 {%- endmacro %}
 
 {# the shard of enterprise `column`: the first byte of the MD5 of its 统一社会信用代码, modulo the shards #}
