@@ -106,7 +106,7 @@
         select
             enterprise_id, meter_id,
             min(coalesce(period_start, period_end)) as reading_start, min(period_end) as first_end, max(period_end) as last_end
-        from {{ ref('stg_raw__readings') }}
+        from {{ vee_staged_readings(shard) }}
         where built_through_batch > {{ since_batch }}
         group by enterprise_id, meter_id, floor(extract(epoch from period_end) / 86400)
     ),
@@ -146,7 +146,7 @@
     {%- endif %}
     left join lateral (
         select max(r.period_end) as previous_end
-        from {{ ref('stg_raw__readings') }} as r
+        from {{ vee_staged_readings(shard) }} as r
         where r.enterprise_id = i.enterprise_id and r.meter_id = i.meter_id and r.period_end < i.first_end
     ) as p on true
     left join lateral (
@@ -154,7 +154,7 @@
         select max(x.period_end) as next_end
         from (
             select r.period_end
-            from {{ ref('stg_raw__readings') }} as r
+            from {{ vee_staged_readings(shard) }} as r
             where r.enterprise_id = i.enterprise_id and r.meter_id = i.meter_id and r.period_end > i.last_end
             order by r.period_end
             limit case when m.reading_type = 'register' then {{ var('register_high_water_readings') }} else 1 end

@@ -9,7 +9,7 @@
 {% endmacro %}
 
 {% macro int_meter_intervals_sql(shard) %}
--- depends_on: {{ ref('stg_raw__meter_versions') }}, {{ ref('stg_raw__readings') }}, {{ ref('stg_raw__meters') }}
+-- depends_on: {{ ref('stg_raw__meter_versions') }}, {{ ref('stg_raw__readings') }}, {{ vee_staged_readings(shard) }}, {{ ref('stg_raw__meters') }}
 -- One row per meter and expected interval, from the meter's first interval up to its enterprise's data
 -- watermark (macros/incremental_vee.sql: one enterprise's far-off reading grows only its own grids),
 -- with a quality code on every interval:

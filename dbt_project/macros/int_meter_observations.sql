@@ -7,7 +7,7 @@
 {% endmacro %}
 
 {% macro int_meter_observations_sql(shard) %}
--- depends_on: {{ ref('stg_raw__meter_versions') }}, {{ ref('stg_raw__readings') }}, {{ ref('stg_raw__meters') }}
+-- depends_on: {{ ref('stg_raw__meter_versions') }}, {{ ref('stg_raw__readings') }}, {{ vee_staged_readings(shard) }}, {{ ref('stg_raw__meters') }}
 -- What each meter told us, booked period-true onto its grid (macros/incremental_vee.sql: vee_grid_step),
 -- before gaps are looked at. One row per meter and grid interval that some period touches.
 --
@@ -85,7 +85,7 @@ bounds as materialized (
         select min(x.period_end) as previous_end
         from (
             select r.period_end
-            from {{ ref('stg_raw__readings') }} as r
+            from {{ vee_staged_readings(shard) }} as r
             where r.enterprise_id = w.enterprise_id and r.meter_id = w.meter_id and r.period_end <= w.window_start
             order by r.period_end desc
             limit {{ lookback }}
@@ -93,7 +93,7 @@ bounds as materialized (
     ) as p on isfinite(w.window_start)
     left join lateral (
         select min(r.period_end) as next_end
-        from {{ ref('stg_raw__readings') }} as r
+        from {{ vee_staged_readings(shard) }} as r
         where r.enterprise_id = w.enterprise_id and r.meter_id = w.meter_id and r.period_end >= w.window_end
     ) as n on isfinite(w.window_end)
 ),
@@ -105,7 +105,7 @@ readings as not materialized (
         r.enterprise_id, r.meter_id, r.period_start, r.period_end, r.value, r.quality,
         m.reading_type, m.multiplier, m.register_max, m.rated_max, m.installed_at,
         c.cadence, c.step, c.grid_start, b.window_start, b.window_end
-    from {{ ref('stg_raw__readings') }} as r
+    from {{ vee_staged_readings(shard) }} as r
     inner join meters as m using (enterprise_id, meter_id)
     inner join cadence as c using (enterprise_id, meter_id)
     inner join bounds as b

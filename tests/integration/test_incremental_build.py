@@ -234,7 +234,11 @@ def _open_batch(
 @pytest.mark.parametrize(
     "model, present",
     [
-        ("stg_raw__readings", "select count(*) from staging.stg_raw__readings where batch_id = %s"),
+        (
+            # the bound the staging shards read up to waits for the batches in flight, then the shards and their view
+            "stg_raw__readings_through+,+stg_raw__readings",
+            "select count(*) from staging.stg_raw__readings where batch_id = %s",
+        ),
         ("int_raw_reading_counts", "select count(*) from intermediate.int_raw_reading_counts where batch_id = %s"),
     ],
 )
@@ -277,10 +281,14 @@ def test_a_batch_committing_after_a_later_one_is_not_skipped(fresh_database, tmp
         assert conn.execute(present, (slow_batch,)).fetchone()[0] == 1
 
 
-# the tables the VEE works in; observations and intervals are views over their shard tables (macros/vee_shards.sql)
+# the tables the VEE works in; staged readings, observations and intervals are views over their shard tables
+# (macros/vee_shards.sql)
 VEE_SHARDS = int(yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["vee_shards"])
 WORKING_TABLES = {
-    "staging.stg_raw__readings": ["enterprise_id", "meter_id", "period_end"],
+    **{
+        f"staging.stg_raw__readings__shard_{shard}": ["enterprise_id", "meter_id", "period_end"]
+        for shard in range(VEE_SHARDS)
+    },
     **{
         f"intermediate.{model}__shard_{shard}": COMPARED[f"intermediate.{model}"]
         for model in ("int_meter_observations", "int_meter_intervals")
