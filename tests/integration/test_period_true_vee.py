@@ -347,12 +347,12 @@ def test_conservation_holds_for_every_interval_meter(booked):
 
 
 def test_the_conservation_test_fails_naming_a_meter_whose_bookings_are_off(booked):
-    """The dbt conservation test (tests/assert_interval_meters_book_exactly_their_readings.sql) must catch a
-    booking that departs from the readings: RESENT, the meter the latest build rebuilt, gets 1 more booked in
-    one interval of its shard table (observations are a view over the shard tables, macros/vee_shards.sql).
-    The test then fails and names that meter with the 1 it is off by; restored, it passes again."""
+    """The dbt conservation test (macros/tests/interval_bookings_conserved.sql, on each shard table of the
+    observations, macros/vee_shards.sql) must catch a booking that departs from the readings: RESENT, the meter the
+    latest build rebuilt, gets 1 more booked in one interval of its shard table. The test of that shard then fails
+    and names that meter with the 1 it is off by; restored, it passes again."""
     url, _ = booked
-    test = "assert_interval_meters_book_exactly_their_readings"
+    test = "test_name:interval_bookings_conserved"
     shards = [f"intermediate.int_meter_observations__shard_{n}" for n in range(VEE_SHARDS)]
     changed = "update {} set observed_consumption = observed_consumption + %s where enterprise_id = %s and " + (
         "meter_id = 'RESENT' and quality_code <> 'rejected' and interval_start = (select min(interval_start) from "
@@ -369,8 +369,9 @@ def test_the_conservation_test_fails_naming_a_meter_whose_bookings_are_off(booke
     try:
         with pytest.raises(RuntimeError, match=f"dbt test --select {test} failed"):
             run_dbt(["test", "--select", test], url)
-        compiled = next(warehouse_target_path(url).rglob(f"compiled/**/{test}.sql")).read_text()
-        failures = _query(url, compiled)
+        compiled = sorted(warehouse_target_path(url).rglob("compiled/**/interval_bookings_conserved_*.sql"))
+        assert len(compiled) == VEE_SHARDS  # one test per shard
+        failures = pd.concat([_query(url, path.read_text()) for path in compiled], ignore_index=True)
         assert [(e, m) for e, m in zip(failures.enterprise_id, failures.meter_id, strict=True)] == [(STEEL, "RESENT")]
         assert float(failures.booked_total[0] - failures.readings_total[0]) == pytest.approx(1.0)
     finally:
