@@ -43,8 +43,9 @@
 with
 {% if is_incremental() %}
 new_range as (
-    -- the period_ends of the new batches' readings (raw.readings has a BRIN index on batch_id: they are
-    -- found without a scan); every version of a key they touch lies in this range
+    -- the period_ends of the new batches' readings; every version of a key they touch lies in this range.
+    -- raw.readings' BRIN index on batch_id finds them once vacuum has summarised the new block ranges; until
+    -- then (and with autovacuum off) this scans the month's partition: each shard scans it side by side
     select min(period_end) as first_end, max(period_end) as last_end, max(batch_id) as last_batch
     from {{ source('raw', 'readings') }}
     where batch_id > {{ since }} and batch_id <= {{ through }}
