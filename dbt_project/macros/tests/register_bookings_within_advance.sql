@@ -10,9 +10,7 @@ model's rule (macros/vee_registers.sql). The guarantee holds when a dip recovers
 var('register_high_water_readings') readings; a longer dip is the enterprise's data, so a breach warns
 instead of failing the build.
 Cost: the rows the build rebuilt (vee_rebuilt_meters), so it runs with every build, a 15-minute round too.
-A generic test on each shard table of int_meter_observations (`model`; `shard`: its number, macros/vee_shards.sql):
-the shard's rebuilt meters, their bookings in it and their readings in the shard table of stg_raw__readings,
-so each shard is checked as soon as it is built and its intervals wait only for its own tests.
+On each shard table of int_meter_observations, as interval_bookings_conserved (macros/tests/).
 #}
 {% test register_bookings_within_advance(model, shard) %}
 {{ config(severity='warn') }}
