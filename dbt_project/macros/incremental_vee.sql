@@ -95,9 +95,9 @@
   an end-only interval reading's period may) and to the next reading's end (the step or period out of
   the island starts at a changed reading; an overlap with it is judged again). A meter whose
   metadata changed (reading type, multiplier, register or rated maximum, installation, unit) is
-  rebuilt whole. With `shard`, the spans of that shard's meters only (macros/vee_shards.sql).
+  rebuilt whole. The spans of one shard's meters (`shard`, macros/vee_shards.sql).
 #}
-{% macro vee_changed_spans(since_batch, shard=none) %}
+{% macro vee_changed_spans(since_batch, shard) %}
     with changed as (
         -- per meter and day bucket (UTC days since the epoch): the readings of one bucket are less than a day
         -- apart, so they always fall in one island, and the gaps between buckets are the gaps between their
@@ -137,13 +137,9 @@
         coalesce(n.next_end, i.last_end) as span_end
     from islands as i
     inner join {{ ref('stg_raw__meters') }} as m using (enterprise_id, meter_id)
-    {% if shard is none -%}
-    left join {{ ref('int_meter_cadence') }} as c using (enterprise_id, meter_id)
-    {%- else -%}
     -- the shard's meters; a meter with no cadence yet has no grid, and the VEE models drop its spans anyway
     inner join {{ ref('int_meter_cadence') }} as c
         on c.enterprise_id = i.enterprise_id and c.meter_id = i.meter_id and {{ vee_in_shard('c.enterprise_id', shard) }}
-    {%- endif %}
     left join lateral (
         select max(r.period_end) as previous_end
         from {{ vee_staged_readings(shard) }} as r

@@ -30,10 +30,9 @@
     get_byte(decode(md5({{ column }}), 'hex'), 0) % {{ var('vee_shards') | int }}
 {%- endmacro %}
 
-{# The staged readings a VEE shard reads: the shard table of stg_raw__readings of the same enterprises (none: the
-   whole model, the view over every shard) #}
-{% macro vee_staged_readings(shard=none) -%}
-    {%- if shard is none -%}{{ ref('stg_raw__readings') }}{%- else -%}{{ ref('stg_raw__readings__shard_' ~ shard) }}{%- endif -%}
+{# The staged readings a VEE shard reads: the shard table of stg_raw__readings of the same enterprises #}
+{% macro vee_staged_readings(shard) -%}
+    {{ ref('stg_raw__readings__shard_' ~ shard) }}
 {%- endmacro %}
 
 {# the union of a model's shard tables: what the view `model` is #}
