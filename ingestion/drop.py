@@ -23,7 +23,6 @@ the streaming one-file path (`load_parsed`).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
@@ -36,8 +35,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 import psycopg
-from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 
 from . import contract
 from .loader import (
@@ -46,6 +43,7 @@ from .loader import (
     REJECT_COLUMNS,
     BatchResult,
     FeedFileError,
+    RawCopy,
     _copy_frame,
     _reading_months,
     _repeats_of_rejected_rows,
@@ -532,14 +530,9 @@ def _book(conn: psycopg.Connection, chunk: _Chunk, months_ready: set) -> list[Ba
         columns = ["batch_id", "row_number", *ent.field_names]
         if checked.valid.height:
             valid = checked.valid.join(batch_of, on=FILE, how="left").sort("batch_id", "row_number")
-            stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-                sql.SQL(f"raw.{entity_name}"), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-            )
-            with cur.copy(stmt, writer=QueuedLibpqWriter(cur)) as copy:
+            with RawCopy(cur, entity_name, columns) as target:
                 for piece in valid.iter_slices(COPY_CHUNK_ROWS):
-                    buf = io.BytesIO()
-                    piece.select(columns).write_csv(buf, include_header=False)
-                    copy.write(buf.getvalue())
+                    target.write(piece)
         stamp = [pl.lit(entity_name).alias("entity")]
         if checked.rejects.height:
             _copy_frame(

@@ -19,7 +19,6 @@ and the caller loads the file the general way (`load_parsed`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import queue
 import threading
@@ -150,7 +149,7 @@ def load_stream(
 ) -> Any:
     """Book the stream as one batch (see module doc). Returns the BatchResult, or None when the file is
     not plain after all (nothing committed: load it the general way)."""
-    from .loader import BatchResult, _repeats_of_rejected_rows, close_file_batch, copy_valid_piece
+    from .loader import BatchResult, RawCopy, _repeats_of_rejected_rows, close_file_batch, copy_valid_piece
 
     t0 = time.perf_counter()
     ent = stream.entity
@@ -191,14 +190,10 @@ def load_stream(
                 batch_id = int(row[0]) if row else 0
                 t1 = time.perf_counter()
                 columns = ["batch_id", "row_number", *ent.field_names]
-                stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-                    sql.SQL(f"raw.{entity_name}"), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-                )
                 rows_read, n_loaded, period_ends = 0, 0, [None, None]
                 rejects: list[pl.DataFrame] = []
                 texts: list[pl.DataFrame] = []
-                with contextlib.ExitStack() as stack:
-                    copy = None
+                with RawCopy(cur, entity_name, columns) as target:
                     for piece in stream:
                         rows_read += piece.rows
                         rejects.append(piece.rejects)
@@ -206,16 +201,12 @@ def load_stream(
                         valid = piece.valid
                         if valid.is_empty():
                             continue
-                        copy = copy_valid_piece(
+                        copy_valid_piece(
                             valid,
                             batch_id=batch_id,
-                            columns=columns,
                             period_ends=period_ends,
                             entity_name=entity_name,
-                            cur=cur,
-                            stmt=stmt,
-                            stack=stack,
-                            copy=copy,
+                            target=target,
                             months_ready=months_ready,
                         )
                         n_loaded += valid.height
