@@ -105,31 +105,50 @@ def _text(out: _Tuples, col: pl.Series) -> None:
     out.varying(arr)  # a null adds nothing (the join replaces it by b"")
 
 
-def _numeric(col: pl.Series) -> np.ndarray:
-    """Decimal texts of the `DECIMAL` shape (at most `DECIMAL_DIGITS` digits on either side of the
-    point) as numeric's binary form (`NUMERIC`; nulls as zero)."""
-    v = pl.col("v")
-    parts = pl.DataFrame({"v": col.cast(pl.String).fill_null("0")}).select(
-        v.str.starts_with("-").alias("neg"),
-        v.str.strip_prefix("-").str.split_exact(".", 1).struct.unnest(),
+def _decimal_parts(col: pl.Series) -> pl.DataFrame:
+    """Per decimal text: whether it has the `DECIMAL` shape with at most `DECIMAL_DIGITS` digits on either
+    side of the point (`exact`; a null is NULL either way), its sign, the digits before the point and the
+    first `DECIMAL_DIGITS` after it as integers, and its display scale (the count of fraction digits)."""
+    v = pl.col("v").fill_null("0")
+    split = v.str.strip_prefix("-").str.split_exact(".", 1)
+    whole, fraction = split.struct.field("field_0"), split.struct.field("field_1").fill_null("")
+    return (
+        pl.LazyFrame({"v": col.cast(pl.String)})
+        .select(
+            (
+                v.str.contains(DECIMAL)
+                & (whole.str.len_bytes() <= DECIMAL_DIGITS)
+                & (fraction.str.len_bytes() <= DECIMAL_DIGITS)
+            ).alias("exact"),
+            v.str.starts_with("-").alias("neg"),
+            whole.cast(pl.Int64, strict=False).alias("whole"),
+            (fraction + "0" * DECIMAL_DIGITS)
+            .str.slice(0, DECIMAL_DIGITS)
+            .cast(pl.Int64, strict=False)
+            .alias("fraction"),
+            fraction.str.len_bytes().alias("scale"),
+        )
+        .collect()
     )
-    f = parts.get_column("field_1").fill_null("")
-    whole = parts.get_column("field_0").cast(pl.Int64).to_numpy()
-    fraction = (f + "0" * DECIMAL_DIGITS).str.slice(0, DECIMAL_DIGITS).cast(pl.Int64).to_numpy()
-    rec = np.empty(col.len(), dtype=NUMERIC)
+
+
+def _numeric(parts: pl.DataFrame) -> np.ndarray:
+    """Exact decimals (`_decimal_parts`) as numeric's binary form (`NUMERIC`)."""
+    whole, fraction = parts.get_column("whole").to_numpy(), parts.get_column("fraction").to_numpy()
+    rec = np.empty(parts.height, dtype=NUMERIC)
     rec["ndigits"] = 8
     rec["weight"] = 3  # the first digit holds 10^12 .. 10^15
     rec["sign"] = np.where(parts.get_column("neg").to_numpy(), 0x4000, 0)  # the server makes a zero positive
-    rec["dscale"] = f.str.len_bytes().to_numpy()
+    rec["dscale"] = parts.get_column("scale").to_numpy()
     for k in range(4):
         rec["digits"][:, k] = whole // 10 ** (12 - 4 * k) % 10_000
         rec["digits"][:, 4 + k] = fraction // 10 ** (12 - 4 * k) % 10_000
     return rec
 
 
-def exact_rows(frame: pl.DataFrame, columns: list[str], types: list[str]) -> pl.Series:
-    """Per row, whether its binary form is certain to be what the server's text input makes of it."""
+def _exactness(frame: pl.DataFrame, columns: list[str], types: list[str]) -> tuple[pl.Series, dict[str, pl.DataFrame]]:
     ok = pl.Series(np.ones(frame.height, dtype=bool))
+    decimals = {}
     for name, pg_type in zip(columns, types, strict=True):
         col = frame.get_column(name)
         if pg_type == "timestamp with time zone":
@@ -141,16 +160,16 @@ def exact_rows(frame: pl.DataFrame, columns: list[str], types: list[str]) -> pl.
             if unsafe.len():
                 ok &= ~col.is_in(unsafe.implode()).fill_null(False)  # a null is NULL either way
         elif pg_type == "numeric":
-            text = col.cast(pl.String)
-            parts = text.str.strip_prefix("-").str.split_exact(".", 1).struct.unnest()
-            exact = (
-                text.str.contains(DECIMAL)
-                & (parts.get_column("field_0").str.len_bytes() <= DECIMAL_DIGITS)
-                & (parts.get_column("field_1").str.len_bytes().fill_null(0) <= DECIMAL_DIGITS)
-            ).fill_null(True)  # a null is NULL either way
+            decimals[name] = _decimal_parts(col)
+            exact = decimals[name].get_column("exact").fill_null(False)
             if not exact.all():
-                ok &= exact
-    return ok.fill_null(False)  # not known to be exact: CSV
+                ok &= exact | col.is_null()  # a null is NULL either way
+    return ok.fill_null(False), decimals  # not known to be exact: CSV
+
+
+def exact_rows(frame: pl.DataFrame, columns: list[str], types: list[str]) -> pl.Series:
+    """Per row, whether its binary form is certain to be what the server's text input makes of it."""
+    return _exactness(frame, columns, types)[0]
 
 
 def encode(frame: pl.DataFrame, columns: list[str], types: list[str]) -> tuple[memoryview, pl.DataFrame]:
@@ -158,10 +177,11 @@ def encode(frame: pl.DataFrame, columns: list[str], types: list[str]) -> tuple[m
     signature and trailer; the other rows, to be loaded as CSV) for `columns` of the given PostgreSQL
     types (`format_type` names, all `ENCODABLE`). A `timestamp with time zone` column is taken from its
     parsed companion `_dt_<name>`."""
-    ok = exact_rows(frame, columns, types)
+    ok, decimals = _exactness(frame, columns, types)
     rest = frame.clear()
     if not ok.all():
         frame, rest = frame.filter(ok), frame.filter(~ok)
+        decimals = {name: parts.filter(ok) for name, parts in decimals.items()}
         if frame.height + rest.height != ok.len():
             raise AssertionError(f"copy_binary.encode: {ok.len()} rows split into {frame.height} + {rest.height}")
     if frame.is_empty():
@@ -181,7 +201,7 @@ def encode(frame: pl.DataFrame, columns: list[str], types: list[str]) -> tuple[m
             micros = instants.dt.cast_time_unit("us").dt.epoch("us").fill_null(PG_EPOCH_US) - PG_EPOCH_US
             out.field(np.dtype(">i8"), micros.to_numpy(), _nulls(instants))
         elif pg_type == "numeric":
-            out.field(NUMERIC, _numeric(col), _nulls(col))
+            out.field(NUMERIC, _numeric(decimals[name]), _nulls(col))
         else:
             raise ValueError(f"copy_binary.encode: no binary form for {pg_type} ({name})")
     return out.payload(), rest
