@@ -8,8 +8,8 @@ microseconds since 2000-01-01 UTC, numeric as base-10,000 digits with weight, si
 On this machine the server takes 2.6–3.0 s for a pilot day's 1.7 M readings in binary against 4.9–7.1 s in
 CSV (server-side `COPY … FROM` file, same table).
 
-What is stored must be what the CSV path stores, value for value, so a piece is encoded only when every
-value's binary form is certain to equal what the server's text input makes of the loaded text:
+What is stored must be what the CSV path stores, value for value, so a row is encoded only when each of its
+values' binary form is certain to equal what the server's text input makes of the loaded text:
 - numeric: the text `-?digits[.digits]` with at most 16 digits before and 16 after the point (the display
   scale is the number of fraction digits, as `numeric_in` counts them). Each value is sent as 8 base-10,000
   digits, weight 3: the server strips the zero digits on receipt (`numeric_recv` → `make_result`), as it
