@@ -194,11 +194,14 @@ def load_context(conn: psycopg.Connection, reference: Reference, owner: str | No
 # ---------------------------------------------------------------- loading one batch
 
 
-def _copy_frame(cur: psycopg.Cursor, table: str, columns: list[str], frame: pl.DataFrame) -> None:
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        sql.SQL(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+def copy_statement(table: str, columns: list[str], fmt: str = "csv") -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT {})").format(
+        sql.SQL(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.SQL(fmt)
     )
-    with cur.copy(stmt) as copy:
+
+
+def _copy_frame(cur: psycopg.Cursor, table: str, columns: list[str], frame: pl.DataFrame) -> None:
+    with cur.copy(copy_statement(table, columns)) as copy:
         buf = io.BytesIO()
         frame.select(columns).write_csv(buf, include_header=False)
         copy.write(buf.getvalue())
@@ -208,9 +211,9 @@ COPY_FORMATS = ("binary", "csv")
 
 
 def copy_format() -> str:
-    """How valid rows go to the server: `binary` (default: PostgreSQL's binary COPY format where a piece
-    encodes exactly, see ingestion/copy_binary.py; CSV where not) or `csv` (every piece as CSV), from
-    IEM_INGEST_COPY; the stored rows are the same either way."""
+    """How valid rows go to the server: `binary` (default: PostgreSQL's binary COPY format for the rows
+    that encode exactly, see ingestion/copy_binary.py; CSV for the others) or `csv` (every row as CSV),
+    from IEM_INGEST_COPY; the stored rows are the same either way."""
     fmt = os.environ.get("IEM_INGEST_COPY", "binary").strip().lower() or "binary"
     if fmt not in COPY_FORMATS:
         raise ValueError(f"IEM_INGEST_COPY={fmt!r}: expected one of {', '.join(COPY_FORMATS)}")
@@ -263,9 +266,7 @@ class RawCopy:
     def _open(self, fmt: str) -> Any:
         if fmt != self._format:
             self._end()
-            stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT {})").format(
-                sql.SQL(self.table), sql.SQL(", ").join(sql.Identifier(c) for c in self.columns), sql.SQL(fmt)
-            )
+            stmt = copy_statement(self.table, self.columns, fmt)
             self._copy = self._stack.enter_context(self.cur.copy(stmt, writer=QueuedLibpqWriter(self.cur)))
             self._format = fmt
             if fmt == "binary":
