@@ -77,3 +77,17 @@ def test_dagster_definitions_validate_exits_zero():
         env={**os.environ, "DAGSTER_HOME": ""},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_the_dbt_resource_knows_the_version_dbt_itself_prints():
+    """dagster-dbt picks its event parsing by the dbt version; the platform's resource reads it from the
+    installed package instead of running `dbt --version` in every run: the two must agree."""
+    import re
+
+    from orchestration.defs.transform.assets import dbt_resource
+
+    resource = dbt_resource()
+    printed = subprocess.run([resource.dbt_executable, "--version"], capture_output=True, text=True, check=True)
+    core = re.search(r"Core:\s*\n\s*- installed:\s*(\S+)", printed.stdout)
+    assert core, printed.stdout
+    assert str(resource._cli_version) == core.group(1)
