@@ -157,9 +157,13 @@ def dbt_warehouse_assets(
         yield from dbt.cli(args, context=context, target_path=warehouse_target_path(warehouse.database_url())).stream()
 
 
+# this environment's own dbt, installed with dbt-core beside the interpreter (the virtualenv's bin need not be on PATH)
+DBT_BESIDE_INTERPRETER = Path(sys.executable).with_name("dbt")
+
+
 def dbt_executable() -> str:
-    """The dbt of this environment (the virtualenv's bin need not be on PATH)."""
-    beside = Path(sys.executable).with_name("dbt")
+    """The dbt of this environment, else the first on PATH."""
+    beside = DBT_BESIDE_INTERPRETER
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
@@ -172,7 +176,7 @@ class IemDbtCliResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> Version:
-        if Path(self.dbt_executable) == Path(sys.executable).with_name("dbt"):
+        if Path(self.dbt_executable) == DBT_BESIDE_INTERPRETER:
             return Version(importlib.metadata.version("dbt-core"))
         return super()._cli_version
 
