@@ -14,7 +14,7 @@ IEM_HOME ?= .iem
 # --compile-bytecode: uv, unlike pip, leaves the packages without their .pyc files, and where
 # PYTHONDONTWRITEBYTECODE is set (it is on these machines) Python never writes them either: every process then
 # compiles all it imports from source, each time (the Dagster definitions took 7 s to import instead of 3.4 s,
-# `dbt --version` 3.2 s instead of 1.9 s). Compiling the lock's packages once costs ~20 s of the install; the
+# `dbt --version` 3.2 s instead of 1.9 s). Compiling them once makes the install ~20 s instead of ~7 s; the
 # project's own packages are compiled too (a stale .pyc is ignored: Python checks each source's mtime and size).
 $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
