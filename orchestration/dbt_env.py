@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from .database import connection_parts, database_url, stage_role, warehouse_build_lock
@@ -72,18 +73,101 @@ def warehouse_target_path(url: str | None = None, project_dir: Path = DBT_PROJEC
     return project_dir / "target" / f"warehouse-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
+# The commands that run nodes of a parsed project, and may be handed a project parsed earlier in this process.
+REUSES_PARSE = {"build", "run", "test", "seed"}
+_parsed: dict[tuple, tuple[bytes, str]] = {}  # (project, its files, --vars) → (the parsed manifest, its database)
+_parsed_lock = threading.Lock()
+
+
+def _project_files(project_dir: Path) -> tuple:
+    """Path, size and mtime of every file dbt parses (dbt_project.yml's paths): a change to any gives a new key."""
+    import yaml
+
+    config = yaml.safe_load((project_dir / "dbt_project.yml").read_text())
+    defaults = {
+        "model": "models",
+        "seed": "seeds",
+        "macro": "macros",
+        "test": "tests",
+        "snapshot": "snapshots",
+        "analysis": "analyses",
+    }
+    folders = {folder for kind, default in defaults.items() for folder in config.get(f"{kind}-paths", [default])}
+    files = [project_dir / name for name in ("dbt_project.yml", "profiles.yml", "selectors.yml")]
+    files += [f for folder in sorted(folders) for f in sorted((project_dir / folder).rglob("*")) if f.is_file()]
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
+
+
+def _move_to_database(manifest, parsed_for: str, database: str) -> None:
+    """A manifest parsed against one warehouse, made the manifest of another on the same kind of cluster: the
+    database is the only thing a parse takes from the connection (no model reads env_var or target.* but the
+    schema). A node left behind would fail loudly (PostgreSQL refuses a reference to another database)."""
+    old, new = f'"{parsed_for}".', f'"{database}".'
+    collections = [manifest.nodes, manifest.sources, manifest.unit_tests]
+    for collection in collections:
+        for node in collection.values():
+            if getattr(node, "database", None) == parsed_for:
+                node.database = database
+            relation_name = getattr(node, "relation_name", None)
+            if relation_name and relation_name.startswith(old):
+                node.relation_name = new + relation_name[len(old) :]
+
+
+def parsed_project(command_args: list[str], url: str | None, project_dir: Path, target_path: str):
+    """The project parsed, for a dbt command that runs nodes: parsed once per process, project state and
+    `--vars` (the only arguments that change a parse), then copied for each invocation and moved to its
+    warehouse's database.
+
+    dbt re-parses the whole project (about 5 s of Python, 9 s on a busy machine) for every warehouse it has
+    not built before, because the database name is part of the connection its saved parse state is checked
+    against, and re-reads and re-writes that state (about 2 s) for every other invocation. A process that
+    builds many warehouses (the tests, a Celery worker building regions, `iem evaluate`) paid that every time.
+    The copy is what dbt itself does with its saved state (msgpack of the manifest). The first parse in a
+    process is a `dbt parse` into the warehouse's target folder, as a build would have written it."""
+    from dbt.cli.main import dbtRunner
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt.parser.manifest import extended_mashumaro_encoder, extended_mashumuro_decoder
+
+    vars_args = [a for i, a in enumerate(command_args) if a == "--vars" or (i and command_args[i - 1] == "--vars")]
+    key = (str(project_dir.resolve()), _project_files(project_dir), tuple(vars_args))
+    database = connection_parts(url or database_url())["dbname"]
+    with _parsed_lock:
+        saved = _parsed.get(key)
+    if saved is None:
+        parse = ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+        result = dbtRunner().invoke([*parse, "--target-path", target_path, *vars_args])
+        if not result.success:
+            return None  # the command itself then reports what is wrong with the project
+        saved = (result.result.to_msgpack(extended_mashumaro_encoder), database)
+        with _parsed_lock:
+            _parsed[key] = saved
+    manifest = Manifest.from_msgpack(saved[0], decoder=extended_mashumuro_decoder)
+    if saved[1] != database:
+        _move_to_database(manifest, saved[1], database)
+    manifest.build_parent_and_child_maps()
+    manifest.build_flat_graph()
+    return manifest
+
+
 def run_dbt(args: list[str], url: str | None = None, project_dir: Path = DBT_PROJECT_DIR, *, unit_tests: bool = False):
     """Invoke dbt in-process (dbtRunner) against the warehouse. Raises on failure.
 
     Artifacts go to the warehouse's own target folder (`warehouse_target_path`), unless the caller names
-    a `--target-path`. dbt's unit tests are left out unless `unit_tests` (PLATFORM_RUN_ENVIRONMENT)."""
+    a `--target-path`. dbt's unit tests are left out unless `unit_tests` (PLATFORM_RUN_ENVIRONMENT). A
+    command that runs nodes gets the project as this process parsed it before (`parsed_project`)."""
     from dbt.cli.main import dbtRunner
 
     apply_dbt_environment(url, unit_tests=unit_tests)
-    own_target = [] if "--target-path" in args else ["--target-path", str(warehouse_target_path(url, project_dir))]
+    target = (
+        args[args.index("--target-path") + 1]
+        if "--target-path" in args
+        else str(warehouse_target_path(url, project_dir))
+    )
+    own_target = [] if "--target-path" in args else ["--target-path", target]
     full = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), *own_target]
     with warehouse_build_lock(url):
-        result = dbtRunner().invoke(full)
+        manifest = parsed_project(args, url, project_dir, target) if args and args[0] in REUSES_PARSE else None
+        result = dbtRunner(manifest=manifest).invoke(full)
     if not result.success:
         raise RuntimeError(f"dbt {' '.join(args)} failed: {result.exception or 'see dbt output above'}")
     return result

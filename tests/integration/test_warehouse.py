@@ -15,7 +15,10 @@ import pytest
 
 from ingestion.loader import ingest_path
 from ingestion.simulator import simulate
-from orchestration.dbt_env import run_dbt
+from orchestration import dbt_env
+from orchestration.database import connection_parts
+from orchestration.dbt_env import run_dbt, warehouse_target_path
+from orchestration.settings import DBT_PROJECT_DIR
 
 SEED, ENTERPRISES, START, DAYS = 7, 10, date(2026, 1, 20), 25
 
@@ -86,6 +89,22 @@ def test_clean_monthly_energy_equals_independent_computation(clean):
     rel = (merged.quantity - merged.consumption).abs() / merged.consumption.abs()
     assert len(merged) >= ENTERPRISES * 2 * 2  # two months, at least two energy types each
     assert rel.max() < 1e-4, merged.assign(rel=rel).sort_values("rel").tail(3)
+
+
+def test_one_parse_of_the_project_serves_every_warehouse_this_process_builds(clean, faulty):
+    """run_dbt parses the project once per process (and project state and --vars) and hands each build a copy
+    moved to its warehouse's database (orchestration/dbt_env.py, parsed_project). Both warehouses of this
+    module were built from that one parse, and their figures are checked against the feeds by the other tests
+    here; each copy names its own database on every node and relation, and on no other."""
+    project = str(DBT_PROJECT_DIR.resolve())
+    assert len([key for key in dbt_env._parsed if key[0] == project and not key[2]]) == 1
+    for url in (clean[0], faulty[0]):
+        database = connection_parts(url)["dbname"]
+        manifest = dbt_env.parsed_project(["build"], url, DBT_PROJECT_DIR, str(warehouse_target_path(url)))
+        nodes = [*manifest.nodes.values(), *manifest.sources.values()]
+        assert {node.database for node in nodes if node.database} == {database}
+        relations = [node.relation_name for node in nodes if getattr(node, "relation_name", None)]
+        assert len(relations) > 50 and all(name.startswith(f'"{database}".') for name in relations)
 
 
 def test_clean_data_is_complete_and_unestimated(clean):
