@@ -63,7 +63,8 @@ def warehouse_target_path(url: str | None = None, project_dir: Path = DBT_PROJEC
     the Dagster graph or from `run_dbt`, writes its artifacts there, so the next build finds dbt's saved
     parse state (partial_parse.msgpack) and re-parses only what changed instead of the whole project
     (about 5 s of every build on a quiet machine, twice that in CI). The state cannot be shared between
-    warehouses: dbt re-parses when the connection (its database name) differs. Builds of one warehouse
+    warehouses: dbt re-parses when the connection (its database name) differs (`run_dbt` reuses a parse
+    within one process instead: `parsed_project`). Builds of one warehouse
     are serialised by `warehouse_build_lock`, so two never write one folder at a time; builds of
     different warehouses (tests in parallel, a benchmark beside a run) use different folders."""
     import hashlib
@@ -136,7 +137,7 @@ def parsed_project(command_args: list[str], url: str | None, project_dir: Path, 
     if saved is None:
         parse = ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
         result = dbtRunner().invoke([*parse, "--target-path", target_path, *vars_args])
-        if not result.success:
+        if not result.success or not isinstance(result.result, Manifest):
             return None  # the command itself then reports what is wrong with the project
         saved = (result.result.to_msgpack(extended_mashumaro_encoder), database)
         with _parsed_lock:
