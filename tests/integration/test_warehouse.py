@@ -6,6 +6,8 @@ calendar edges and old history."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -17,7 +19,14 @@ from ingestion.loader import ingest_path
 from ingestion.simulator import simulate
 from orchestration import dbt_env
 from orchestration.database import connection_parts
-from orchestration.dbt_env import run_dbt, warehouse_target_path
+from orchestration.dbt_env import (
+    PLATFORM_RUN_ENVIRONMENT,
+    dbt_environment,
+    run_dbt,
+    seed_parse_state,
+    warehouse_target_path,
+)
+from orchestration.defs.transform.assets import dbt_executable
 from orchestration.settings import DBT_PROJECT_DIR
 
 SEED, ENTERPRISES, START, DAYS = 7, 10, date(2026, 1, 20), 25
@@ -105,6 +114,29 @@ def test_one_parse_of_the_project_serves_every_warehouse_this_process_builds(cle
         assert {node.database for node in nodes if node.database} == {database}
         relations = [node.relation_name for node in nodes if getattr(node, "relation_name", None)]
         assert len(relations) > 50 and all(name.startswith(f'"{database}".') for name in relations)
+
+
+def test_a_warehouse_dbt_never_built_starts_from_another_ones_parse_state(clean, fresh_database):
+    """The Dagster build step runs dbt in a process of its own, which cannot share run_dbt's parse: a warehouse
+    dbt never built gets another warehouse's saved parse state moved to its database (seed_parse_state), and
+    dbt, checking it as its own, re-parses nothing."""
+    run_dbt(["parse"], clean[0])  # a saved state of this cluster, the newest
+    url = fresh_database()
+    assert seed_parse_state(url)
+    assert not seed_parse_state(url)  # a warehouse with a state of its own keeps it
+    env = {**os.environ, **dbt_environment(url), **PLATFORM_RUN_ENVIRONMENT}
+    project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    project += ["--target-path", str(warehouse_target_path(url))]
+    listed = subprocess.run(
+        [dbt_executable(), "ls", "--resource-type", "model", *project],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Unable to do partial parsing" not in listed.stdout and "stg_raw__readings" in listed.stdout
+    manifest = json.loads((warehouse_target_path(url) / "manifest.json").read_text())
+    assert {node["database"] for node in manifest["nodes"].values()} == {connection_parts(url)["dbname"]}
 
 
 def test_clean_data_is_complete_and_unestimated(clean):

@@ -20,7 +20,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from packaging.version import Version
 
 from ...database import warehouse_build_lock
-from ...dbt_env import PLATFORM_RUN_ENVIRONMENT, dbt_environment, warehouse_target_path
+from ...dbt_env import PLATFORM_RUN_ENVIRONMENT, dbt_environment, seed_parse_state, warehouse_target_path
 from ...resources import WarehouseResource
 from ...settings import DBT_PROJECT_DIR
 
@@ -153,7 +153,9 @@ def dbt_warehouse_assets(
     if config.as_of:
         args += ["--vars", json.dumps({"as_of": config.as_of})]
     with warehouse_build_lock(warehouse.database_url()):  # one warehouse build at a time, whoever launched it
-        # the warehouse's own target folder: dbt's saved parse state is reused by its next build
+        # the warehouse's own target folder: dbt's saved parse state is reused by its next build (a warehouse
+        # dbt never built starts from another one's, moved to its database)
+        seed_parse_state(warehouse.database_url())
         yield from dbt.cli(args, context=context, target_path=warehouse_target_path(warehouse.database_url())).stream()
 
 
