@@ -79,6 +79,7 @@ def warehouse_target_path(url: str | None = None, project_dir: Path = DBT_PROJEC
 REUSES_PARSE = {"build", "run", "test", "seed"}
 _parsed: dict[tuple, tuple[bytes, str]] = {}  # (project, its files, --vars) → (the parsed manifest, its database)
 _parsed_lock = threading.Lock()
+KEPT_PARSES = 4  # parses kept per process (a project state and --vars each, ~1.4 MB of msgpack each)
 
 
 def _project_files(project_dir: Path) -> tuple:
@@ -220,6 +221,8 @@ def parsed_project(command_args: list[str], url: str | None, project_dir: Path, 
         saved = (result.result.to_msgpack(extended_mashumaro_encoder), database)
         with _parsed_lock:
             _parsed[key] = saved
+            while len(_parsed) > KEPT_PARSES:  # the oldest go: a long-lived worker never grows without bound
+                _parsed.pop(next(iter(_parsed)))
     manifest = Manifest.from_msgpack(saved[0], decoder=extended_mashumuro_decoder)
     if saved[1] != database:
         _move_to_database(manifest, saved[1], database)
