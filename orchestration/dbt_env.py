@@ -116,7 +116,7 @@ def _move_to_database(manifest, parsed_for: str, database: str) -> None:
                 node.relation_name = new + relation_name[len(old) :]
 
 
-def _connection_hash(url: str | None, database: str | None = None) -> str:
+def _connection_hash(url: str | None, project_dir: Path, database: str | None = None) -> str:
     """The hash dbt keeps of the connection it parsed against (ManifestLoader.build_manifest_state_check: the
     sorted connection_info of the profile's credentials), for this project's profiles.yml rendered with the
     environment `dbt_environment(url)` gives dbt, optionally for another database on the same cluster."""
@@ -142,7 +142,7 @@ def _connection_hash(url: str | None, database: str | None = None) -> str:
         text = jinja2.Environment(autoescape=False).from_string(value).render(env_var=env_var)  # noqa: S701 - YAML values, not HTML
         return int(text) if text.isdigit() else text
 
-    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["iem"]
+    profile = yaml.safe_load((project_dir / "profiles.yml").read_text())["iem"]
     output = {key: render(value) for key, value in profile["outputs"][profile["target"]].items()}
     output = {key: value for key, value in output.items() if key not in ("type", "threads")}
     if database:
@@ -151,14 +151,28 @@ def _connection_hash(url: str | None, database: str | None = None) -> str:
     return FileHash.from_contents(pprint.pformat(connection)).checksum
 
 
-def seed_parse_state(url: str | None = None, project_dir: Path = DBT_PROJECT_DIR) -> bool:
+def _vars_hash(vars_text: str | None) -> str:
+    """The hash dbt keeps of the command line's --vars (ManifestLoader.build_manifest_state_check; this
+    platform never passes --profile or --target)."""
+    import pprint
+
+    from dbt.config.utils import parse_cli_vars
+    from dbt.contracts.files import FileHash
+    from dbt.version import __version__
+
+    cli_vars = parse_cli_vars(vars_text) if vars_text else {}
+    return FileHash.from_contents("\x00".join([pprint.pformat(cli_vars), "", "", __version__])).checksum
+
+
+def seed_parse_state(url: str | None = None, project_dir: Path = DBT_PROJECT_DIR, vars_text: str | None = None) -> bool:
     """Give a warehouse that dbt has never built the saved parse state of another warehouse of this project,
     moved to its database, so that its first dbt command in a process of its own (the Dagster graph's build
     step) re-parses only what changed instead of the whole project (about 5 s). Taken only from a state whose
     stored connection hash this code reproduces for that state's own database (`_connection_hash`): if dbt
     changes what it hashes, or the state is of another cluster or half-written, nothing is seeded and dbt
     parses as before. dbt still checks the seeded state as its own (its version, the --vars, dbt_project.yml,
-    every file's checksum). True when a state was seeded."""
+    every file's checksum); a state parsed with other --vars than `vars_text` is passed over. True when a state
+    was seeded."""
     from dbt.contracts.files import FileHash
     from dbt.contracts.graph.manifest import Manifest
     from dbt.parser.manifest import extended_mashumaro_encoder, extended_mashumuro_decoder
@@ -171,11 +185,13 @@ def seed_parse_state(url: str | None = None, project_dir: Path = DBT_PROJECT_DIR
     for state in saved[:8]:
         try:
             manifest = Manifest.from_msgpack(state.read_bytes(), decoder=extended_mashumuro_decoder)
+            if manifest.state_check.vars_hash.checksum != _vars_hash(vars_text):
+                continue
             parsed_for = next(node.database for node in manifest.nodes.values() if node.database)
-            if manifest.state_check.profile_hash.checksum != _connection_hash(url, parsed_for):
+            if manifest.state_check.profile_hash.checksum != _connection_hash(url, project_dir, parsed_for):
                 continue
             _move_to_database(manifest, parsed_for, database)
-            manifest.state_check.profile_hash = FileHash(name="sha256", checksum=_connection_hash(url))
+            manifest.state_check.profile_hash = FileHash(name="sha256", checksum=_connection_hash(url, project_dir))
             target.mkdir(parents=True, exist_ok=True)
             written = target / f".partial_parse.{os.getpid()}.msgpack"
             written.write_bytes(manifest.to_msgpack(extended_mashumaro_encoder))
@@ -240,13 +256,10 @@ def run_dbt(args: list[str], url: str | None = None, project_dir: Path = DBT_PRO
     from dbt.cli.main import dbtRunner
 
     apply_dbt_environment(url, unit_tests=unit_tests)
-    target = (
-        args[args.index("--target-path") + 1]
-        if "--target-path" in args
-        else str(warehouse_target_path(url, project_dir))
-    )
-    own_target = [] if "--target-path" in args else ["--target-path", target]
-    full = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), *own_target]
+    named = "--target-path" in args
+    target = args[args.index("--target-path") + 1] if named else str(warehouse_target_path(url, project_dir))
+    full = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+    full += [] if named else ["--target-path", target]
     with warehouse_build_lock(url):
         manifest = parsed_project(args, url, project_dir, target) if args and args[0] in REUSES_PARSE else None
         result = dbtRunner(manifest=manifest).invoke(full)

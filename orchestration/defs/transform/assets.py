@@ -149,13 +149,12 @@ def dbt_warehouse_assets(
             "the warehouse has never had a whole build: its seeds, dimensions and monthly marts do not exist "
             "yet. Run transform_job (or `iem transform`) once; the rounds then build on it."
         )
-    args = ["build"]
-    if config.as_of:
-        args += ["--vars", json.dumps({"as_of": config.as_of})]
+    vars_text = json.dumps({"as_of": config.as_of}) if config.as_of else None
+    args = ["build", *(["--vars", vars_text] if vars_text else [])]
     with warehouse_build_lock(warehouse.database_url()):  # one warehouse build at a time, whoever launched it
         # the warehouse's own target folder: dbt's saved parse state is reused by its next build (a warehouse
         # dbt never built starts from another one's, moved to its database)
-        seed_parse_state(warehouse.database_url())
+        seed_parse_state(warehouse.database_url(), vars_text=vars_text)
         yield from dbt.cli(args, context=context, target_path=warehouse_target_path(warehouse.database_url())).stream()
 
 
