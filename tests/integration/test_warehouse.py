@@ -102,9 +102,10 @@ def test_clean_monthly_energy_equals_independent_computation(clean):
 
 def test_one_parse_of_the_project_serves_every_warehouse_this_process_builds(clean, faulty):
     """run_dbt parses the project once per process (and project state and --vars) and hands each build a copy
-    moved to its warehouse's database (orchestration/dbt_env.py, parsed_project). Both warehouses of this
-    module were built from that one parse, and their figures are checked against the feeds by the other tests
-    here; each copy names its own database on every node and relation, and on no other."""
+    moved to its warehouse's database (orchestration/dbt_env.py, parsed_project): one parse is kept for the
+    project, and the copy for each warehouse of this module names its own database on every node and
+    relation, and no other. (The figures built from such copies are checked against the feeds by the other
+    tests here.)"""
     project = str(DBT_PROJECT_DIR.resolve())
     assert len([key for key in dbt_env._parsed if key[0] == project and not key[2]]) == 1
     for url in (clean[0], faulty[0]):
